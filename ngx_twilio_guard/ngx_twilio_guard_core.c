@@ -1,0 +1,1230 @@
+
+/*
+ * Copyright (C) ngx_twilio_guard authors
+ *
+ * The pure core of the Twilio webhook guard; see ngx_twilio_guard_core.h
+ * and SIGNATURE.md for the algorithm it implements.
+ */
+
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#else
+#include <openssl/hmac.h>
+#endif
+
+#include "ngx_twilio_guard_core.h"
+
+
+#define ngx_twilio_hex(c)                                                     \
+    (((c) >= '0' && (c) <= '9') ? (c) - '0'                                   \
+     : (((c) | 0x20) >= 'a' && ((c) | 0x20) <= 'f') ? ((c) | 0x20) - 'a' + 10 \
+     : -1)
+
+
+struct ngx_twilio_mac_s {
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+    EVP_MAC_CTX          *ctx;
+#else
+    HMAC_CTX             *ctx;
+#endif
+};
+
+
+static int ngx_twilio_cmp_str(const ngx_twilio_str_t *a,
+    const ngx_twilio_str_t *b);
+static int ngx_twilio_cmp_bytes(const void *one, const void *two);
+static int ngx_twilio_cmp_utf16(const void *one, const void *two);
+static int ngx_twilio_cmp_str_utf16(const ngx_twilio_str_t *a,
+    const ngx_twilio_str_t *b);
+static const u_char *ngx_twilio_utf16_next(const u_char *p,
+    const u_char *last, unsigned *unit, unsigned *pending);
+static unsigned ngx_twilio_lead_bytes(const ngx_twilio_str_t *s);
+static const u_char *ngx_twilio_find_param(const u_char *p, const u_char *last,
+    const char *name, ngx_twilio_str_t *raw);
+
+
+const char  *ngx_twilio_reason_names[NGX_TWILIO_NREASONS] = {
+    "ok",
+    "no_signature",
+    "signature_repeated",
+    "signature_malformed",
+    "bad_signature",
+    "body_hash_mismatch",
+    "body_hash_malformed",
+    "body_unsigned",
+    "body_too_large",
+    "body_unavailable",
+    "unknown_account",
+    "internal_error"
+};
+
+
+/*
+ * x-www-form-urlencoded decoding: "+" is a space, "%XX" a byte, and
+ * anything else, a malformed "%" sequence included, stays as it is.
+ * dst may equal src.  Returns the decoded length.
+ */
+
+size_t
+ngx_twilio_unescape(u_char *dst, const u_char *src, size_t len)
+{
+    int           hi, lo;
+    u_char       *d;
+    const u_char *p, *last;
+
+    d = dst;
+    last = src + len;
+
+    for (p = src; p < last; p++) {
+
+        if (*p == '+') {
+            *d++ = ' ';
+            continue;
+        }
+
+        if (*p == '%' && last - p > 2) {
+            hi = ngx_twilio_hex(p[1]);
+            lo = ngx_twilio_hex(p[2]);
+
+            if (hi >= 0 && lo >= 0) {
+                *d++ = (u_char) ((hi << 4) | lo);
+                p += 2;
+                continue;
+            }
+        }
+
+        *d++ = *p;
+    }
+
+    return d - dst;
+}
+
+
+size_t
+ngx_twilio_form_count(const u_char *body, size_t len)
+{
+    size_t         n;
+    const u_char  *p, *last, *amp;
+
+    n = 0;
+    p = body;
+    last = body + len;
+
+    while (p < last) {
+        amp = memchr(p, '&', last - p);
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        if (amp > p) {
+            n++;
+        }
+
+        p = amp + 1;
+    }
+
+    return n;
+}
+
+
+/*
+ * Splits a form body into decoded parameters.  params must have room for
+ * ngx_twilio_form_count() entries, out for len bytes; keys and values
+ * point into out.  Returns the number of parameters.
+ */
+
+size_t
+ngx_twilio_form_parse(const u_char *body, size_t len,
+    ngx_twilio_param_t *params, u_char *out)
+{
+    size_t         n;
+    const u_char  *p, *last, *amp, *eq;
+
+    n = 0;
+    p = body;
+    last = body + len;
+
+    while (p < last) {
+        amp = memchr(p, '&', last - p);
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        if (amp == p) {
+            p++;
+            continue;
+        }
+
+        eq = memchr(p, '=', amp - p);
+        if (eq == NULL) {
+            eq = amp;
+        }
+
+        params[n].key.data = out;
+        params[n].key.len = ngx_twilio_unescape(out, p, eq - p);
+        out += params[n].key.len;
+
+        params[n].value.data = out;
+
+        if (eq < amp) {
+            params[n].value.len = ngx_twilio_unescape(out, eq + 1,
+                                                      amp - eq - 1);
+            out += params[n].value.len;
+
+        } else {
+            params[n].value.len = 0;
+        }
+
+        n++;
+        p = amp + 1;
+    }
+
+    return n;
+}
+
+
+static int
+ngx_twilio_cmp_str(const ngx_twilio_str_t *a, const ngx_twilio_str_t *b)
+{
+    int  rc;
+
+    rc = memcmp(a->data, b->data, a->len < b->len ? a->len : b->len);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return (a->len > b->len) - (a->len < b->len);
+}
+
+
+static int
+ngx_twilio_cmp_bytes(const void *one, const void *two)
+{
+    int                        rc;
+    const ngx_twilio_param_t  *a, *b;
+
+    a = one;
+    b = two;
+
+    rc = ngx_twilio_cmp_str(&a->key, &b->key);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    return ngx_twilio_cmp_str(&a->value, &b->value);
+}
+
+
+/*
+ * Node's Array.prototype.sort() compares UTF-16 code units.  It differs
+ * from the byte (code point) order only when a character above U+FFFF
+ * meets one in U+E000-U+FFFF; Twilio's Node helpers sign in that order.
+ */
+
+static const u_char *
+ngx_twilio_utf16_next(const u_char *p, const u_char *last, unsigned *unit,
+    unsigned *pending)
+{
+    unsigned  c, n, i;
+
+    if (*pending) {
+        *unit = *pending;
+        *pending = 0;
+        return p;
+    }
+
+    c = *p++;
+
+    if (c < 0x80) {
+        *unit = c;
+        return p;
+    }
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 1;
+        c &= 0x1f;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 2;
+        c &= 0x0f;
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 3;
+        c &= 0x07;
+
+    } else {
+        /* not UTF-8: Node would see U+FFFD */
+        *unit = 0xfffd;
+        return p;
+    }
+
+    if ((size_t) (last - p) < n) {
+        *unit = 0xfffd;
+        return p;
+    }
+
+    for (i = 0; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            *unit = 0xfffd;
+            return p;
+        }
+
+        c = (c << 6) | (p[i] & 0x3f);
+    }
+
+    p += n;
+
+    if (c >= 0x10000) {
+        c -= 0x10000;
+        *unit = 0xd800 + (c >> 10);
+        *pending = 0xdc00 + (c & 0x3ff);
+        return p;
+    }
+
+    *unit = c;
+    return p;
+}
+
+
+static int
+ngx_twilio_cmp_str_utf16(const ngx_twilio_str_t *a, const ngx_twilio_str_t *b)
+{
+    unsigned       ua, ub, pa, pb;
+    const u_char  *p, *q, *plast, *qlast;
+
+    p = a->data;
+    q = b->data;
+    plast = p + a->len;
+    qlast = q + b->len;
+    pa = 0;
+    pb = 0;
+
+    while ((p < plast || pa) && (q < qlast || pb)) {
+        p = ngx_twilio_utf16_next(p, plast, &ua, &pa);
+        q = ngx_twilio_utf16_next(q, qlast, &ub, &pb);
+
+        if (ua != ub) {
+            return ua < ub ? -1 : 1;
+        }
+    }
+
+    if (p < plast || pa) {
+        return 1;
+    }
+
+    if (q < qlast || pb) {
+        return -1;
+    }
+
+    return 0;
+}
+
+
+static int
+ngx_twilio_cmp_utf16(const void *one, const void *two)
+{
+    int                        rc;
+    const ngx_twilio_param_t  *a, *b;
+
+    a = one;
+    b = two;
+
+    rc = ngx_twilio_cmp_str_utf16(&a->key, &b->key);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    rc = ngx_twilio_cmp_str_utf16(&a->value, &b->value);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* equal units, different bytes (invalid UTF-8): keep the sort total */
+
+    return ngx_twilio_cmp_bytes(one, two);
+}
+
+
+void
+ngx_twilio_form_sort(ngx_twilio_param_t *params, size_t n, int order)
+{
+    if (n < 2) {
+        return;
+    }
+
+    qsort(params, n, sizeof(ngx_twilio_param_t),
+          order == NGX_TWILIO_ORDER_UTF16 ? ngx_twilio_cmp_utf16
+                                          : ngx_twilio_cmp_bytes);
+}
+
+
+/*
+ * Writes key + value for each sorted parameter, once per distinct
+ * value of a key.  out needs the decoded size at most.
+ */
+
+size_t
+ngx_twilio_form_canonical(const ngx_twilio_param_t *params, size_t n,
+    u_char *out)
+{
+    size_t   i;
+    u_char  *p;
+
+    p = out;
+
+    for (i = 0; i < n; i++) {
+
+        if (i > 0
+            && params[i].key.len == params[i - 1].key.len
+            && params[i].value.len == params[i - 1].value.len
+            && memcmp(params[i].key.data, params[i - 1].key.data,
+                      params[i].key.len) == 0
+            && memcmp(params[i].value.data, params[i - 1].value.data,
+                      params[i].value.len) == 0)
+        {
+            continue;
+        }
+
+        memcpy(p, params[i].key.data, params[i].key.len);
+        p += params[i].key.len;
+        memcpy(p, params[i].value.data, params[i].value.len);
+        p += params[i].value.len;
+    }
+
+    return p - out;
+}
+
+
+static unsigned
+ngx_twilio_lead_bytes(const ngx_twilio_str_t *s)
+{
+    unsigned       seen;
+    const u_char  *p, *last;
+
+    seen = 0;
+    last = s->data + s->len;
+
+    for (p = s->data; p < last; p++) {
+        if (*p >= 0xf0 && *p <= 0xf4) {
+            seen |= 1;
+
+        } else if (*p == 0xee || *p == 0xef) {
+            seen |= 2;
+        }
+    }
+
+    return seen;
+}
+
+
+/*
+ * Whether the UTF-16 order can differ from the byte order: both a
+ * character above U+FFFF (lead byte F0-F4) and one in U+E000-U+FFFF
+ * (lead byte EE or EF) must occur.
+ */
+
+int
+ngx_twilio_form_has_order_trap(const ngx_twilio_param_t *params, size_t n)
+{
+    size_t    i;
+    unsigned  seen;
+
+    seen = 0;
+
+    for (i = 0; i < n && seen != 3; i++) {
+        seen |= ngx_twilio_lead_bytes(&params[i].key);
+        seen |= ngx_twilio_lead_bytes(&params[i].value);
+    }
+
+    return seen == 3;
+}
+
+
+/*
+ * Finds the raw (still escaped) value of the first parameter named
+ * name in an &-separated list: a form body or a URL's query.
+ */
+
+static const u_char *
+ngx_twilio_find_param(const u_char *p, const u_char *last, const char *name,
+    ngx_twilio_str_t *raw)
+{
+    size_t         nlen, klen;
+    u_char         key[64];
+    const u_char  *amp, *eq;
+
+    nlen = strlen(name);
+
+    while (p < last) {
+        amp = memchr(p, '&', last - p);
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        eq = memchr(p, '=', amp - p);
+        if (eq == NULL) {
+            eq = amp;
+        }
+
+        if ((size_t) (eq - p) <= sizeof(key)) {
+            klen = ngx_twilio_unescape(key, p, eq - p);
+
+            if (klen == nlen && memcmp(key, name, nlen) == 0) {
+                raw->data = (u_char *) (eq < amp ? eq + 1 : amp);
+                raw->len = amp - raw->data;
+                return amp;
+            }
+        }
+
+        p = amp + 1;
+    }
+
+    return NULL;
+}
+
+
+int
+ngx_twilio_form_param(const u_char *form, size_t len, const char *name,
+    ngx_twilio_str_t *raw)
+{
+    return ngx_twilio_find_param(form, form + len, name, raw) != NULL;
+}
+
+
+/*
+ * The port variant of a URL: with the port removed if it has one, else
+ * with ":443" (https) or ":80" (http) added after the host.  Only the
+ * authority is edited; everything else is copied byte for byte.  out
+ * needs len + NGX_TWILIO_URL_TOGGLE_EXTRA bytes.  Returns 0, or -1 if
+ * the URL has no authority or an unknown scheme.
+ */
+
+int
+ngx_twilio_url_toggle_port(const u_char *url, size_t len, u_char *out,
+    size_t *out_len)
+{
+    size_t         slen;
+    const char    *port;
+    const u_char  *p, *last, *scheme_end, *host, *end, *colon;
+
+    last = url + len;
+
+    for (p = url; p + 2 < last; p++) {
+        if (p[0] == ':' && p[1] == '/' && p[2] == '/') {
+            break;
+        }
+
+        if (*p == '/' || *p == '?' || *p == '#') {
+            return -1;
+        }
+    }
+
+    if (p + 2 >= last || p == url) {
+        return -1;
+    }
+
+    scheme_end = p;
+    slen = scheme_end - url;
+    host = p + 3;
+
+    for (end = host; end < last; end++) {
+        if (*end == '/' || *end == '?' || *end == '#') {
+            break;
+        }
+    }
+
+    /* skip user:pass@, which may contain ":" too */
+
+    for (p = end; p > host; p--) {
+        if (p[-1] == '@') {
+            host = p;
+            break;
+        }
+    }
+
+    if (host == end) {
+        return -1;
+    }
+
+    if (*host == '[') {
+        colon = memchr(host, ']', end - host);
+        if (colon == NULL) {
+            return -1;
+        }
+
+        colon++;
+
+    } else {
+        colon = memchr(host, ':', end - host);
+        if (colon == NULL) {
+            colon = end;
+        }
+    }
+
+    if (colon < end) {
+
+        if (*colon != ':') {
+            return -1;
+        }
+
+        /* remove ":port" */
+
+        memcpy(out, url, colon - url);
+        memcpy(out + (colon - url), end, last - end);
+        *out_len = len - (end - colon);
+
+        return 0;
+    }
+
+    if (slen == 5 && strncasecmp((const char *) url, "https", 5) == 0) {
+        port = ":443";
+
+    } else if (slen == 4 && strncasecmp((const char *) url, "http", 4) == 0) {
+        port = ":80";
+
+    } else {
+        return -1;
+    }
+
+    memcpy(out, url, end - url);
+    memcpy(out + (end - url), port, strlen(port));
+    memcpy(out + (end - url) + strlen(port), end, last - end);
+    *out_len = len + strlen(port);
+
+    return 0;
+}
+
+
+/*
+ * Looks for bodySHA256 in the URL's query.  It must occur once, with
+ * 64 hex digits; anything else is NGX_TWILIO_HASH_MALFORMED.
+ */
+
+int
+ngx_twilio_url_body_hash(const u_char *url, size_t len, ngx_twilio_str_t *hex)
+{
+    size_t            i;
+    const u_char     *p, *last, *next;
+    ngx_twilio_str_t  other;
+
+    p = memchr(url, '?', len);
+    if (p == NULL) {
+        return NGX_TWILIO_HASH_NONE;
+    }
+
+    p++;
+    last = memchr(p, '#', url + len - p);
+    if (last == NULL) {
+        last = url + len;
+    }
+
+    next = ngx_twilio_find_param(p, last, "bodySHA256", hex);
+    if (next == NULL) {
+        return NGX_TWILIO_HASH_NONE;
+    }
+
+    if (next < last
+        && ngx_twilio_find_param(next + 1, last, "bodySHA256", &other))
+    {
+        return NGX_TWILIO_HASH_MALFORMED;
+    }
+
+    if (hex->len != NGX_TWILIO_SHA256_HEX_LEN) {
+        return NGX_TWILIO_HASH_MALFORMED;
+    }
+
+    for (i = 0; i < hex->len; i++) {
+        if (ngx_twilio_hex(hex->data[i]) < 0) {
+            return NGX_TWILIO_HASH_MALFORMED;
+        }
+    }
+
+    return NGX_TWILIO_HASH_FOUND;
+}
+
+
+ngx_twilio_mac_t *
+ngx_twilio_mac_create(int alg, const u_char *key, size_t len)
+{
+    ngx_twilio_mac_t  *m;
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+    EVP_MAC           *mac;
+    OSSL_PARAM         params[2];
+#endif
+
+    if (len == 0) {
+        return NULL;
+    }
+
+    m = calloc(1, sizeof(ngx_twilio_mac_t));
+    if (m == NULL) {
+        return NULL;
+    }
+
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+
+    mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (mac == NULL) {
+        goto failed;
+    }
+
+    m->ctx = EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);
+
+    if (m->ctx == NULL) {
+        goto failed;
+    }
+
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+                    (char *) (alg == NGX_TWILIO_HMAC_SHA256 ? "SHA256"
+                                                            : "SHA1"), 0);
+    params[1] = OSSL_PARAM_construct_end();
+
+    if (EVP_MAC_init(m->ctx, key, len, params) != 1) {
+        goto failed;
+    }
+
+#else
+
+    m->ctx = HMAC_CTX_new();
+    if (m->ctx == NULL) {
+        goto failed;
+    }
+
+    if (HMAC_Init_ex(m->ctx, key, (int) len,
+                     alg == NGX_TWILIO_HMAC_SHA256 ? EVP_sha256() : EVP_sha1(),
+                     NULL)
+        != 1)
+    {
+        goto failed;
+    }
+
+#endif
+
+    return m;
+
+failed:
+
+    ngx_twilio_mac_free(m);
+    return NULL;
+}
+
+
+void
+ngx_twilio_mac_free(ngx_twilio_mac_t *m)
+{
+    if (m == NULL) {
+        return;
+    }
+
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+    EVP_MAC_CTX_free(m->ctx);
+#else
+    HMAC_CTX_free(m->ctx);
+#endif
+
+    free(m);
+}
+
+
+/*
+ * base64(HMAC(key, parts[0] || parts[1] || ...)), NUL-terminated; b64
+ * needs NGX_TWILIO_SIG_MAX bytes.  The key schedule set up by
+ * ngx_twilio_mac_create() is reused, nothing is allocated.
+ */
+
+int
+ngx_twilio_mac_sign(ngx_twilio_mac_t *m, const ngx_twilio_str_t *parts,
+    size_t nparts, u_char *b64, size_t *b64_len)
+{
+    size_t        i;
+    u_char        md[EVP_MAX_MD_SIZE];
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+    size_t        mdlen;
+
+    if (EVP_MAC_init(m->ctx, NULL, 0, NULL) != 1) {
+        return -1;
+    }
+
+    for (i = 0; i < nparts; i++) {
+        if (parts[i].len
+            && EVP_MAC_update(m->ctx, parts[i].data, parts[i].len) != 1)
+        {
+            return -1;
+        }
+    }
+
+    if (EVP_MAC_final(m->ctx, md, &mdlen, sizeof(md)) != 1) {
+        return -1;
+    }
+
+#else
+    unsigned int  mdlen;
+
+    if (HMAC_Init_ex(m->ctx, NULL, 0, NULL, NULL) != 1) {
+        return -1;
+    }
+
+    for (i = 0; i < nparts; i++) {
+        if (parts[i].len
+            && HMAC_Update(m->ctx, parts[i].data, parts[i].len) != 1)
+        {
+            return -1;
+        }
+    }
+
+    if (HMAC_Final(m->ctx, md, &mdlen) != 1) {
+        return -1;
+    }
+
+#endif
+
+    *b64_len = EVP_EncodeBlock(b64, md, (int) mdlen);
+
+    return 0;
+}
+
+
+/*
+ * Standard base64 with padding of a MAC of the expected encoded length.
+ */
+
+int
+ngx_twilio_signature_wellformed(const u_char *sig, size_t len, size_t expect)
+{
+    size_t  i, pad;
+
+    if (len != expect || len % 4 != 0) {
+        return 0;
+    }
+
+    pad = (expect == NGX_TWILIO_SHA1_B64_LEN
+           || expect == NGX_TWILIO_SHA256_B64_LEN) ? 1 : 0;
+
+    for (i = 0; i < len - pad; i++) {
+        if (!((sig[i] >= 'A' && sig[i] <= 'Z')
+              || (sig[i] >= 'a' && sig[i] <= 'z')
+              || (sig[i] >= '0' && sig[i] <= '9')
+              || sig[i] == '+' || sig[i] == '/'))
+        {
+            return 0;
+        }
+    }
+
+    for ( /* void */ ; i < len; i++) {
+        if (sig[i] != '=') {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* length first, then a constant-time comparison */
+
+int
+ngx_twilio_equal(const u_char *a, size_t alen, const u_char *b, size_t blen)
+{
+    if (alen != blen) {
+        return 0;
+    }
+
+    return CRYPTO_memcmp(a, b, alen) == 0;
+}
+
+
+int
+ngx_twilio_body_hash_equal(const u_char *body, size_t len,
+    const ngx_twilio_str_t *hex)
+{
+    size_t         i;
+    u_char         md[SHA256_DIGEST_LENGTH];
+    u_char         buf[NGX_TWILIO_SHA256_HEX_LEN];
+    unsigned int   mdlen;
+    static const u_char  digits[] = "0123456789abcdef";
+
+    if (EVP_Digest(body, len, md, &mdlen, EVP_sha256(), NULL) != 1
+        || mdlen != SHA256_DIGEST_LENGTH)
+    {
+        return 0;
+    }
+
+    for (i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        buf[2 * i] = digits[md[i] >> 4];
+        buf[2 * i + 1] = digits[md[i] & 0xf];
+    }
+
+    return ngx_twilio_equal(buf, sizeof(buf), hex->data, hex->len);
+}
+
+
+/*
+ * The whole check, as SIGNATURE.md describes it: the signature over the
+ * URL (as given, then with the port toggled) and, for form bodies, the
+ * sorted parameters (byte order, then Node's UTF-16 order where that can
+ * differ), under each key that may sign for the claimed account; then the
+ * body hash when the URL carries bodySHA256.
+ */
+
+void
+ngx_twilio_validate(const ngx_twilio_request_t *req,
+    const ngx_twilio_key_t *keys, size_t nkeys, ngx_twilio_alloc_pt alloc,
+    void *pool, ngx_twilio_result_t *res)
+{
+    int                  hash, bound;
+    size_t               n, k, u, c, ncand, eligible, b64_len;
+    u_char               b64[NGX_TWILIO_SIG_MAX], *decoded, *q;
+    ngx_twilio_str_t     hex, cand[2], parts[2], urls[2], sid, raw;
+    ngx_twilio_param_t  *params;
+
+    res->reason = NGX_TWILIO_ERROR;
+    res->key = 0;
+    res->tried = 0;
+
+    if (req->signature.len == 0) {
+        res->reason = NGX_TWILIO_NO_SIGNATURE;
+        return;
+    }
+
+    if (!ngx_twilio_signature_wellformed(req->signature.data,
+                                         req->signature.len,
+                                         NGX_TWILIO_SHA1_B64_LEN))
+    {
+        res->reason = NGX_TWILIO_SIGNATURE_MALFORMED;
+        return;
+    }
+
+    hash = ngx_twilio_url_body_hash(req->url.data, req->url.len, &hex);
+
+    if (hash == NGX_TWILIO_HASH_MALFORMED) {
+        res->reason = NGX_TWILIO_BODY_HASH_MALFORMED;
+        return;
+    }
+
+    ncand = 0;
+    params = NULL;
+    n = 0;
+
+    if (hash == NGX_TWILIO_HASH_FOUND) {
+        /* the URL alone is signed, the body is checked by its hash */
+
+    } else if (req->form) {
+        n = ngx_twilio_form_count(req->body.data, req->body.len);
+
+        if (n) {
+            params = alloc(pool, n * sizeof(ngx_twilio_param_t));
+            decoded = alloc(pool, 2 * req->body.len);
+
+            if (params == NULL || decoded == NULL) {
+                return;
+            }
+
+            n = ngx_twilio_form_parse(req->body.data, req->body.len, params,
+                                      decoded);
+
+            ngx_twilio_form_sort(params, n, NGX_TWILIO_ORDER_BYTES);
+
+            cand[0].data = decoded + req->body.len;
+            cand[0].len = ngx_twilio_form_canonical(params, n, cand[0].data);
+            ncand = 1;
+
+            if (ngx_twilio_form_has_order_trap(params, n)) {
+                cand[1].data = alloc(pool, cand[0].len);
+                if (cand[1].data == NULL) {
+                    return;
+                }
+
+                ngx_twilio_form_sort(params, n, NGX_TWILIO_ORDER_UTF16);
+                cand[1].len = ngx_twilio_form_canonical(params, n,
+                                                        cand[1].data);
+
+                if (memcmp(cand[0].data, cand[1].data, cand[0].len) != 0) {
+                    ncand = 2;
+                }
+            }
+        }
+
+    } else if (req->body.len) {
+        res->reason = NGX_TWILIO_BODY_UNSIGNED;
+        return;
+    }
+
+    /* the account the request claims to come from */
+
+    bound = 0;
+
+    for (k = 0; k < nkeys; k++) {
+        if (keys[k].account_sid.len) {
+            bound = 1;
+            break;
+        }
+    }
+
+    sid.len = 0;
+    sid.data = NULL;
+
+    if (bound) {
+        raw.len = 0;
+
+        if (req->form && hash != NGX_TWILIO_HASH_FOUND) {
+            for (k = 0; k < n; k++) {
+                if (params[k].key.len == sizeof("AccountSid") - 1
+                    && memcmp(params[k].key.data, "AccountSid",
+                              sizeof("AccountSid") - 1) == 0)
+                {
+                    sid = params[k].value;
+                    break;
+                }
+            }
+
+        } else {
+            q = memchr(req->url.data, '?', req->url.len);
+
+            if (q && ngx_twilio_form_param(q + 1,
+                                           req->url.data + req->url.len
+                                           - q - 1,
+                                           "AccountSid", &raw))
+            {
+                sid.data = alloc(pool, raw.len ? raw.len : 1);
+                if (sid.data == NULL) {
+                    return;
+                }
+
+                sid.len = ngx_twilio_unescape(sid.data, raw.data, raw.len);
+            }
+        }
+    }
+
+    urls[0] = req->url;
+    urls[1].data = NULL;
+    urls[1].len = 0;
+
+    eligible = 0;
+
+    for (k = 0; k < nkeys; k++) {
+
+        if (keys[k].account_sid.len
+            && !(sid.len == keys[k].account_sid.len
+                 && memcmp(sid.data, keys[k].account_sid.data, sid.len) == 0))
+        {
+            continue;
+        }
+
+        eligible++;
+
+        for (u = 0; u < 2; u++) {
+
+            if (u == 1 && urls[1].data == NULL) {
+                urls[1].data = alloc(pool, req->url.len
+                                           + NGX_TWILIO_URL_TOGGLE_EXTRA);
+                if (urls[1].data == NULL) {
+                    return;
+                }
+
+                if (ngx_twilio_url_toggle_port(req->url.data, req->url.len,
+                                               urls[1].data, &urls[1].len)
+                    != 0)
+                {
+                    urls[1].len = 0;
+                }
+            }
+
+            if (u == 1 && urls[1].len == 0) {
+                break;
+            }
+
+            parts[0] = urls[u];
+
+            for (c = 0; c < (ncand ? ncand : 1); c++) {
+
+                if (ncand) {
+                    parts[1] = cand[c];
+
+                } else {
+                    parts[1].len = 0;
+                    parts[1].data = NULL;
+                }
+
+                if (ngx_twilio_mac_sign(keys[k].mac, parts, 2, b64, &b64_len)
+                    != 0)
+                {
+                    return;
+                }
+
+                res->tried++;
+
+                if (ngx_twilio_equal(b64, b64_len, req->signature.data,
+                                     req->signature.len))
+                {
+                    res->key = k;
+                    goto matched;
+                }
+            }
+        }
+    }
+
+    res->reason = eligible ? NGX_TWILIO_BAD_SIGNATURE
+                           : NGX_TWILIO_UNKNOWN_ACCOUNT;
+    return;
+
+matched:
+
+    if (hash == NGX_TWILIO_HASH_FOUND
+        && !ngx_twilio_body_hash_equal(req->body.data, req->body.len, &hex))
+    {
+        res->reason = NGX_TWILIO_BODY_HASH_MISMATCH;
+        return;
+    }
+
+    res->reason = NGX_TWILIO_OK;
+}
+
+
+int
+ngx_twilio_token_valid(const u_char *token, size_t len)
+{
+    size_t  i;
+
+    if (len == 0 || len > 256) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (token[i] <= 0x20 || token[i] >= 0x7f) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+int
+ngx_twilio_account_sid_valid(const u_char *sid, size_t len)
+{
+    size_t  i;
+
+    if (len != 34 || sid[0] != 'A' || sid[1] != 'C') {
+        return 0;
+    }
+
+    for (i = 2; i < len; i++) {
+        if (ngx_twilio_hex(sid[i]) < 0) {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/*
+ * A token file: one "TOKEN" or "ACCOUNT_SID TOKEN" a line; blank lines
+ * and lines starting with "#" are skipped.  Calls handler for each
+ * entry.  Returns 0, or -1 with *err_line and *err set.
+ */
+
+int
+ngx_twilio_tokens_parse(const u_char *buf, size_t len,
+    ngx_twilio_token_pt handler, void *data, size_t *err_line,
+    const char **err)
+{
+    size_t            line, nf;
+    const u_char     *p, *last, *eol, *s;
+    ngx_twilio_str_t  f[3];
+
+    p = buf;
+    last = buf + len;
+    line = 0;
+
+    while (p < last) {
+        line++;
+
+        eol = memchr(p, '\n', last - p);
+        if (eol == NULL) {
+            eol = last;
+        }
+
+        nf = 0;
+        s = p;
+
+        while (s < eol) {
+            while (s < eol && (*s == ' ' || *s == '\t' || *s == '\r')) {
+                s++;
+            }
+
+            if (s == eol) {
+                break;
+            }
+
+            if (nf == 0 && *s == '#') {
+                break;
+            }
+
+            if (nf == 3) {
+                nf++;
+                break;
+            }
+
+            f[nf].data = (u_char *) s;
+
+            while (s < eol && *s != ' ' && *s != '\t' && *s != '\r') {
+                s++;
+            }
+
+            f[nf].len = s - f[nf].data;
+            nf++;
+        }
+
+        p = eol + 1;
+
+        if (nf == 0) {
+            continue;
+        }
+
+        *err_line = line;
+
+        if (nf > 2) {
+            *err = "expected \"TOKEN\" or \"ACCOUNT_SID TOKEN\"";
+            return -1;
+        }
+
+        if (nf == 2 && !ngx_twilio_account_sid_valid(f[0].data, f[0].len)) {
+            *err = "the account SID must be \"AC\" and 32 hex digits";
+            return -1;
+        }
+
+        if (!ngx_twilio_token_valid(f[nf - 1].data, f[nf - 1].len)) {
+            *err = "a token must be 1 to 256 printable ASCII characters";
+            return -1;
+        }
+
+        if (nf == 1) {
+            f[1] = f[0];
+            f[0].len = 0;
+            f[0].data = NULL;
+        }
+
+        if (handler(data, &f[0], &f[1], line) != 0) {
+            *err = "out of memory";
+            return -1;
+        }
+    }
+
+    return 0;
+}
