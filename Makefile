@@ -15,7 +15,11 @@ SOURCES   := config $(wildcard ngx_twilio_guard/*.c ngx_twilio_guard/*.h)
 export TEST_NGINX_BINARY ?= $(NGINX)
 export TEST_NGINX_LOAD_MODULES ?= $(MODULE)
 
-.PHONY: all module deps test demo demo-stop clean
+CORE      := ngx_twilio_guard/ngx_twilio_guard_core.c
+CORE_DEPS := $(CORE) ngx_twilio_guard/ngx_twilio_guard_core.h
+UNIT_CC   := $(CC) -std=gnu99 -Wall -Wextra -Werror -g -Ingx_twilio_guard
+
+.PHONY: all module deps unit test demo demo-stop clean
 
 all: module
 
@@ -36,7 +40,20 @@ $(MODULE): $(BUILD)/nginx/Makefile $(SOURCES)
 	cd $(BUILD)/src && $(MAKE) -s -f $(BUILD)/nginx/Makefile modules
 	cp $(BUILD)/nginx/ngx_http_twilio_guard_module.so $@
 
-test: module
+# the pure core alone, with sanitizers, for unit tests and tools
+unit: $(BUILD)/unit/core_test $(BUILD)/unit/ngx_twilio_validate
+
+$(BUILD)/unit/core_test: t/unit/ngx_twilio_core_test.c $(CORE_DEPS) | deps
+	@mkdir -p $(@D)
+	$(UNIT_CC) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	    -o $@ $< $(CORE) -lcrypto
+
+$(BUILD)/unit/ngx_twilio_validate: t/unit/ngx_twilio_validate.c $(CORE_DEPS) \
+		| deps
+	@mkdir -p $(@D)
+	$(UNIT_CC) -O2 -o $@ $< $(CORE) -lcrypto
+
+test: module unit
 	@util/deps test
 	util/gen-vector-tests --check
 	perl util/tnx/run-tests

@@ -621,16 +621,17 @@ ngx_twilio_url_body_hash(const u_char *url, size_t len, ngx_twilio_str_t *hex)
     const u_char     *p, *last, *next;
     ngx_twilio_str_t  other;
 
-    p = memchr(url, '?', len);
+    last = memchr(url, '#', len);
+    if (last == NULL) {
+        last = url + len;
+    }
+
+    p = memchr(url, '?', last - url);
     if (p == NULL) {
         return NGX_TWILIO_HASH_NONE;
     }
 
     p++;
-    last = memchr(p, '#', url + len - p);
-    if (last == NULL) {
-        last = url + len;
-    }
 
     next = ngx_twilio_find_param(p, last, "bodySHA256", hex);
     if (next == NULL) {

@@ -1,0 +1,402 @@
+
+/*
+ * Copyright (C) ngx_twilio_guard authors
+ *
+ * Unit tests of the pure core, printing TAP.
+ */
+
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ngx_twilio_guard_core.h"
+
+
+static int  test_no;
+static int  test_failed;
+
+
+#define ok(cond, ...)                                                         \
+    do {                                                                      \
+        test_no++;                                                            \
+        if (!(cond)) {                                                        \
+            test_failed++;                                                    \
+            printf("not ");                                                   \
+        }                                                                     \
+        printf("ok %d - ", test_no);                                          \
+        printf(__VA_ARGS__);                                                  \
+        printf("\n");                                                         \
+    } while (0)
+
+
+static void *
+heap_alloc(void *pool, size_t size)
+{
+    (void) pool;
+
+    /* leaked on purpose: the process is short-lived */
+    return malloc(size ? size : 1);
+}
+
+
+static int
+str_is(const ngx_twilio_str_t *s, const char *expect)
+{
+    return s->len == strlen(expect) && memcmp(s->data, expect, s->len) == 0;
+}
+
+
+static char *
+canonical(const char *body, int order)
+{
+    size_t               n, len;
+    char                *out;
+    u_char              *dec;
+    ngx_twilio_param_t  *params;
+
+    len = strlen(body);
+    n = ngx_twilio_form_count((u_char *) body, len);
+    params = calloc(n + 1, sizeof(ngx_twilio_param_t));
+    dec = malloc(len + 1);
+    out = calloc(1, len + 1);
+
+    n = ngx_twilio_form_parse((u_char *) body, len, params, dec);
+    ngx_twilio_form_sort(params, n, order);
+    ngx_twilio_form_canonical(params, n, (u_char *) out);
+
+    free(params);
+    free(dec);
+
+    return out;
+}
+
+
+static const char *
+toggle(const char *url)
+{
+    size_t       len;
+    static char  buf[512];
+
+    if (ngx_twilio_url_toggle_port((u_char *) url, strlen(url),
+                                   (u_char *) buf, &len)
+        != 0)
+    {
+        return "(none)";
+    }
+
+    buf[len] = '\0';
+    return buf;
+}
+
+
+static const char *
+validate(const char *token, const char *url, const char *body, int form,
+    const char *sig)
+{
+    ngx_twilio_key_t      key;
+    ngx_twilio_result_t   res;
+    ngx_twilio_request_t  req;
+
+    memset(&key, 0, sizeof(key));
+    key.mac = ngx_twilio_mac_create(NGX_TWILIO_HMAC_SHA1, (u_char *) token,
+                                    strlen(token));
+
+    req.url.data = (u_char *) url;
+    req.url.len = strlen(url);
+    req.body.data = (u_char *) body;
+    req.body.len = strlen(body);
+    req.signature.data = (u_char *) sig;
+    req.signature.len = strlen(sig);
+    req.form = form;
+
+    ngx_twilio_validate(&req, &key, 1, heap_alloc, NULL, &res);
+    ngx_twilio_mac_free(key.mac);
+
+    return ngx_twilio_reason_names[res.reason];
+}
+
+
+static const char *
+sign(const char *token, const char *url, const char *canon)
+{
+    size_t             len;
+    ngx_twilio_mac_t  *mac;
+    ngx_twilio_str_t   parts[2];
+    static char        b64[NGX_TWILIO_SIG_MAX];
+
+    mac = ngx_twilio_mac_create(NGX_TWILIO_HMAC_SHA1, (u_char *) token,
+                                strlen(token));
+    parts[0].data = (u_char *) url;
+    parts[0].len = strlen(url);
+    parts[1].data = (u_char *) canon;
+    parts[1].len = strlen(canon);
+
+    ngx_twilio_mac_sign(mac, parts, 2, (u_char *) b64, &len);
+    ngx_twilio_mac_free(mac);
+    b64[len] = '\0';
+
+    return b64;
+}
+
+
+typedef struct {
+    char    sid[64];
+    char    token[300];
+    size_t  n;
+} tokens_t;
+
+
+static int
+collect(void *data, ngx_twilio_str_t *sid, ngx_twilio_str_t *token,
+    size_t line)
+{
+    tokens_t  *t = data;
+
+    (void) line;
+
+    snprintf(t->sid, sizeof(t->sid), "%.*s", (int) sid->len, sid->data);
+    snprintf(t->token, sizeof(t->token), "%.*s", (int) token->len,
+             token->data);
+    t->n++;
+
+    return 0;
+}
+
+
+static int
+parse_tokens(const char *text, tokens_t *t, size_t *line, const char **err)
+{
+    memset(t, 0, sizeof(tokens_t));
+    *err = NULL;
+    *line = 0;
+
+    return ngx_twilio_tokens_parse((u_char *) text, strlen(text), collect, t,
+                                   line, err);
+}
+
+
+int
+main(void)
+{
+    int                i;
+    char              *c1, *c2;
+    size_t             n, line;
+    u_char             buf[64];
+    tokens_t           t;
+    const char        *err, *sig, *url, *body;
+    ngx_twilio_str_t   hex, raw;
+
+    /* decoding */
+
+    n = ngx_twilio_unescape(buf, (u_char *) "a+b%20c%2Bd%2b%", 15);
+    ok(n == 9 && memcmp(buf, "a b c+d+%", 9) == 0, "unescape + and %%XX");
+
+    n = ngx_twilio_unescape(buf, (u_char *) "%zz%4%41%", 9);
+    ok(n == 7 && memcmp(buf, "%zz%4A%", 7) == 0, "malformed %% stays");
+
+    n = ngx_twilio_unescape(buf, (u_char *) "%00x", 4);
+    ok(n == 2 && buf[0] == '\0' && buf[1] == 'x', "%%00 decodes to NUL");
+
+    ok(ngx_twilio_form_count((u_char *) "&&a=1&&b&", 9) == 2,
+       "empty segments skipped");
+    ok(ngx_twilio_form_count((u_char *) "", 0) == 0, "empty body");
+
+    /* canonical string */
+
+    c1 = canonical("b=2&a=1&a=1&a=0&c", NGX_TWILIO_ORDER_BYTES);
+    ok(strcmp(c1, "a0a1b2c") == 0, "sorted, deduplicated, no-= is empty: %s",
+       c1);
+    free(c1);
+
+    c1 = canonical("x=10&x=9&x=9", NGX_TWILIO_ORDER_BYTES);
+    ok(strcmp(c1, "x10x9") == 0, "repeated values sort as strings: %s", c1);
+    free(c1);
+
+    c1 = canonical("a=x%3Dy=z&%61=", NGX_TWILIO_ORDER_BYTES);
+    ok(strcmp(c1, "aax=y=z") == 0, "split at first =, keys decoded: %s", c1);
+    free(c1);
+
+    c1 = canonical("b=1&a=2&_x=3&Z=4&B=5&AB=6&A=7&a.b=8&a_b=9&a1=10",
+                   NGX_TWILIO_ORDER_BYTES);
+    ok(strcmp(c1, "A7AB6B5Z4_x3a2a.b8a110a_b9b1") == 0, "bytewise key order");
+    free(c1);
+
+    c1 = canonical("K=%F0%9F%98%80&K=%EF%BD%9E", NGX_TWILIO_ORDER_BYTES);
+    c2 = canonical("K=%F0%9F%98%80&K=%EF%BD%9E", NGX_TWILIO_ORDER_UTF16);
+    ok(strcmp(c1, "K\xef\xbd\x9eK\xf0\x9f\x98\x80") == 0,
+       "code point order puts U+FF5E first");
+    ok(strcmp(c2, "K\xf0\x9f\x98\x80K\xef\xbd\x9e") == 0,
+       "UTF-16 order puts the surrogate pair first");
+    free(c1);
+    free(c2);
+
+    /* the canonical string does not depend on parameter order */
+
+    {
+        const char  *perms[] = {
+            "To=%2B1&From=%2B2&Body=hi+there&Body=a&X=",
+            "Body=a&X=&From=%2B2&Body=hi+there&To=%2B1",
+            "X=&Body=hi+there&To=%2B1&Body=a&From=%2B2",
+        };
+
+        c1 = canonical(perms[0], NGX_TWILIO_ORDER_BYTES);
+
+        for (i = 1; i < 3; i++) {
+            c2 = canonical(perms[i], NGX_TWILIO_ORDER_BYTES);
+            ok(strcmp(c1, c2) == 0, "permutation %d gives the same string", i);
+            free(c2);
+        }
+
+        free(c1);
+    }
+
+    /* port toggling */
+
+    ok(strcmp(toggle("https://a.com/x?y=1"), "https://a.com:443/x?y=1") == 0,
+       "https gets :443");
+    ok(strcmp(toggle("http://a.com"), "http://a.com:80") == 0,
+       "http without path gets :80");
+    ok(strcmp(toggle("https://a.com:8443/x"), "https://a.com/x") == 0,
+       "any port is removed");
+    ok(strcmp(toggle("https://u:p@a.com/x:1"), "https://u:p@a.com:443/x:1")
+       == 0, "userinfo and colons in the path are left alone");
+    ok(strcmp(toggle("https://[::1]:8443/x"), "https://[::1]/x") == 0,
+       "IPv6 with port");
+    ok(strcmp(toggle("https://[::1]?q=a:b"), "https://[::1]:443?q=a:b") == 0,
+       "IPv6 without port, query after host");
+    ok(strcmp(toggle("HTTPS://A.com/%2b"), "HTTPS://A.com:443/%2b") == 0,
+       "scheme case-insensitive, escapes untouched");
+    ok(strcmp(toggle("ftp://a.com/"), "(none)") == 0, "unknown scheme");
+    ok(strcmp(toggle("/relative"), "(none)") == 0, "no scheme");
+    ok(strcmp(toggle("https:///x"), "(none)") == 0, "empty host");
+
+    {
+        const char  *urls[] = {
+            "https://a.com/x", "http://a.com:1234/x?y", "https://a.com",
+            "https://u@a.com:443#f", "http://[fe80::1]/",
+        };
+        char         once[512], twice[512];
+
+        for (i = 0; i < 5; i++) {
+            strcpy(once, toggle(urls[i]));
+            strcpy(twice, toggle(once));
+
+            /* removing a port that was not :443/:80 is not reversible */
+            ok(strcmp(twice, urls[i]) == 0
+               || strcmp(toggle(twice), once) == 0,
+               "toggle is an involution on %s", urls[i]);
+        }
+    }
+
+    /* bodySHA256 */
+
+    url = "https://a.com/x?a=1&bodySHA256="
+          "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
+    ok(ngx_twilio_url_body_hash((u_char *) url, strlen(url), &hex)
+       == NGX_TWILIO_HASH_FOUND && hex.len == 64, "bodySHA256 found");
+    ok(ngx_twilio_body_hash_equal(
+           (u_char *) "{\"property\": \"value\", \"boolean\": true}", 38,
+           &hex), "body hash matches");
+    ok(!ngx_twilio_body_hash_equal(
+           (u_char *) "{\"property\": \"value\", \"boolean\": true} ", 39,
+           &hex), "a trailing space changes the hash");
+
+    url = "https://a.com/x?bodySHA256=abc";
+    ok(ngx_twilio_url_body_hash((u_char *) url, strlen(url), &hex)
+       == NGX_TWILIO_HASH_MALFORMED, "short bodySHA256 is malformed");
+
+    url = "https://a.com/x?bodySHA256="
+          "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"
+          "&bodySHA256="
+          "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
+    ok(ngx_twilio_url_body_hash((u_char *) url, strlen(url), &hex)
+       == NGX_TWILIO_HASH_MALFORMED, "repeated bodySHA256 is malformed");
+
+    url = "https://a.com/bodySHA256=x#?bodySHA256=1";
+    ok(ngx_twilio_url_body_hash((u_char *) url, strlen(url), &hex)
+       == NGX_TWILIO_HASH_NONE, "no query, no hash");
+
+    ok(ngx_twilio_form_param((u_char *) "a=1&AccountSid=AC%31&b", 22,
+                             "AccountSid", &raw)
+       && str_is(&raw, "AC%31"), "raw parameter lookup");
+
+    /* signature header syntax */
+
+    ok(ngx_twilio_signature_wellformed((u_char *) "GvWf1cFY/Q7PnoempGyD5oXAezc=",
+                                       28, NGX_TWILIO_SHA1_B64_LEN),
+       "28-char base64 accepted");
+    ok(!ngx_twilio_signature_wellformed((u_char *) "GvWf1cFY/Q7PnoempGyD5oXAezc",
+                                        27, NGX_TWILIO_SHA1_B64_LEN),
+       "27 chars rejected");
+    ok(!ngx_twilio_signature_wellformed((u_char *) "GvWf1cFY/Q7PnoempGyD5oXAez==",
+                                        28, NGX_TWILIO_SHA1_B64_LEN),
+       "wrong padding rejected");
+    ok(!ngx_twilio_signature_wellformed((u_char *) "GvWf1cFY-Q7PnoempGyD5oXAezc=",
+                                        28, NGX_TWILIO_SHA1_B64_LEN),
+       "base64url alphabet rejected");
+
+    ok(ngx_twilio_equal((u_char *) "abc", 3, (u_char *) "abc", 3)
+       && !ngx_twilio_equal((u_char *) "abc", 3, (u_char *) "abd", 3)
+       && !ngx_twilio_equal((u_char *) "abc", 3, (u_char *) "ab", 2),
+       "constant-time equality with length check");
+
+    /* whole validation */
+
+    body = "CallSid=CA1234567890ABCDE&Caller=%2B14158675310&Digits=1234"
+           "&From=%2B14158675310&To=%2B18005551212";
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+
+    ok(strcmp(validate("12345", url, body, 1, "GvWf1cFY/Q7PnoempGyD5oXAezc="),
+              "ok") == 0, "documented example validates");
+    ok(strcmp(validate("12345", "https://mycompany.com:443/myapp.php?foo=1&bar=2",
+                       body, 1, "GvWf1cFY/Q7PnoempGyD5oXAezc="), "ok") == 0,
+       "and with :443");
+    ok(strcmp(validate("12345", "https://mycompany.com:8443/myapp.php?foo=1"
+                       "&bar=2", body, 1, "GvWf1cFY/Q7PnoempGyD5oXAezc="),
+              "ok") == 0, "and with any port removed (as the libraries do)");
+    ok(strcmp(validate("12345", "https://mycompany.com:443/myapp.php?foo=1"
+                       "&bar=3", body, 1, "GvWf1cFY/Q7PnoempGyD5oXAezc="),
+              "bad_signature") == 0, "but not with another query");
+    ok(strcmp(validate("12346", url, body, 1, "GvWf1cFY/Q7PnoempGyD5oXAezc="),
+              "bad_signature") == 0, "wrong token");
+    ok(strcmp(validate("12345", url, body, 0, "GvWf1cFY/Q7PnoempGyD5oXAezc="),
+              "body_unsigned") == 0, "same body not declared a form");
+    ok(strcmp(validate("12345", url, "", 1, "GvWf1cFY/Q7PnoempGyD5oXAezc="),
+              "bad_signature") == 0, "body dropped");
+    ok(strcmp(validate("12345", url, body, 1, ""), "no_signature") == 0,
+       "no signature");
+    ok(strcmp(validate("12345", url, body, 1, "GvWf1cFY/Q7PnoempGyD5oXAez"),
+              "signature_malformed") == 0, "malformed signature");
+
+    /* shuffled parameters still validate */
+
+    sig = sign("tok", "https://h/p", "A1B2B3C");
+    ok(strcmp(validate("tok", "https://h/p", "C&B=3&A=1&B=2", 1, sig), "ok")
+       == 0, "shuffled form validates");
+    ok(strcmp(validate("tok", "https://h/p", "B=3&C=&&A=1&B=2&B=2", 1, sig),
+              "ok") == 0, "with duplicates and empty segments");
+    ok(strcmp(validate("tok", "https://h/p", "B=3&C=&A=1&B=2&D", 1, sig),
+              "bad_signature") == 0, "an added parameter breaks it");
+
+    /* token files */
+
+    ok(parse_tokens("# comment\n\n  tok1  \r\n", &t, &line, &err) == 0
+       && t.n == 1 && strcmp(t.token, "tok1") == 0 && t.sid[0] == '\0',
+       "plain token, comments, CRLF");
+    ok(parse_tokens("AC0123456789abcdef0123456789abcdef\tsecret", &t, &line,
+                    &err) == 0
+       && t.n == 1 && strcmp(t.sid, "AC0123456789abcdef0123456789abcdef") == 0
+       && strcmp(t.token, "secret") == 0, "account-bound token");
+    ok(parse_tokens("ok\nAC12 secret\n", &t, &line, &err) != 0 && line == 2
+       && err != NULL, "bad account SID reported with its line");
+    ok(parse_tokens("a b c\n", &t, &line, &err) != 0 && line == 1,
+       "three fields rejected");
+    ok(parse_tokens("tok\x01\n", &t, &line, &err) != 0,
+       "control character rejected");
+    ok(parse_tokens("", &t, &line, &err) == 0 && t.n == 0, "empty file");
+
+    printf("1..%d\n", test_no);
+
+    return test_failed ? 1 : 0;
+}
