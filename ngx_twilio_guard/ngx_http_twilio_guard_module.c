@@ -4,8 +4,9 @@
  *
  * The nginx glue of the Twilio webhook guard: directives, the access
  * phase handler that reads the request body and validates the request,
- * and the $twilio_guard_result variable.  The checks themselves live in
- * ngx_twilio_guard_core.c.
+ * and the variables.  The checks themselves live in
+ * ngx_twilio_guard_core.c; configuration reading in
+ * ngx_http_twilio_guard_conf.c.
  */
 
 
@@ -13,44 +14,23 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include "ngx_twilio_guard_core.h"
-
-
-#define NGX_HTTP_TWILIO_GUARD_PENDING  NGX_TWILIO_NREASONS
-
-
-typedef struct {
-    ngx_flag_t                  enable;
-    ngx_array_t                *keys;          /* of ngx_twilio_key_t */
-    ngx_http_complex_value_t   *url;
-    size_t                      max_body;
-    ngx_uint_t                  reject_status;
-
-    /* where "twilio_guard on" was set, for errors found when merging */
-    ngx_str_t                   enable_file;
-    ngx_uint_t                  enable_line;
-} ngx_http_twilio_guard_loc_conf_t;
-
-
-typedef struct {
-    ngx_int_t                   status;
-    ngx_uint_t                  reason;
-    ngx_uint_t                  key;
-} ngx_http_twilio_guard_ctx_t;
-
-
-typedef struct {
-    ngx_conf_t                 *cf;
-    ngx_array_t                *keys;
-} ngx_http_twilio_guard_file_ctx_t;
+#include "ngx_http_twilio_guard_module.h"
 
 
 static ngx_int_t ngx_http_twilio_guard_handler(ngx_http_request_t *r);
 static void ngx_http_twilio_guard_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_twilio_guard_check(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx);
-static ngx_int_t ngx_http_twilio_guard_signature(ngx_http_request_t *r,
-    ngx_str_t *sig);
+static ngx_int_t ngx_http_twilio_guard_address(ngx_http_request_t *r,
+    ngx_http_twilio_guard_loc_conf_t *lcf);
+static ngx_uint_t ngx_http_twilio_guard_trusted(ngx_http_request_t *r,
+    ngx_http_twilio_guard_loc_conf_t *lcf);
+static ngx_uint_t ngx_http_twilio_guard_header(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value);
+static ngx_uint_t ngx_http_twilio_guard_forwarded_https(
+    ngx_http_request_t *r, ngx_http_twilio_guard_loc_conf_t *lcf);
+static ngx_uint_t ngx_http_twilio_guard_forwarded(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_twilio_guard_url(ngx_http_request_t *r,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *url);
 static ngx_int_t ngx_http_twilio_guard_body(ngx_http_request_t *r,
@@ -61,76 +41,19 @@ static ngx_int_t ngx_http_twilio_guard_reject(ngx_http_request_t *r,
     const char *fmt, ...);
 static void *ngx_http_twilio_guard_alloc(void *pool, size_t size);
 
+static ngx_int_t ngx_http_twilio_guard_param(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_twilio_guard_result_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
-
-static char *ngx_http_twilio_guard(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_twilio_guard_auth_token(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_twilio_guard_auth_token_file(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_twilio_guard_reject_status(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static ngx_int_t ngx_http_twilio_guard_add_key(ngx_conf_t *cf,
-    ngx_array_t *keys, ngx_str_t *account_sid, ngx_str_t *token);
-static int ngx_http_twilio_guard_file_token(void *data,
-    ngx_twilio_str_t *account_sid, ngx_twilio_str_t *token, size_t line);
-static void ngx_http_twilio_guard_mac_cleanup(void *data);
+static ngx_int_t ngx_http_twilio_guard_token_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_twilio_guard_account_variable(
+    ngx_http_request_t *r, ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_twilio_guard_param_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
 
 static ngx_int_t ngx_http_twilio_guard_add_variables(ngx_conf_t *cf);
-static void *ngx_http_twilio_guard_create_loc_conf(ngx_conf_t *cf);
-static char *ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf,
-    void *parent, void *child);
 static ngx_int_t ngx_http_twilio_guard_init(ngx_conf_t *cf);
-
-
-static ngx_command_t  ngx_http_twilio_guard_commands[] = {
-
-    { ngx_string("twilio_guard"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
-      ngx_http_twilio_guard,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_twilio_guard_loc_conf_t, enable),
-      NULL },
-
-    { ngx_string("twilio_guard_auth_token"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_twilio_guard_auth_token,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("twilio_guard_auth_token_file"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_twilio_guard_auth_token_file,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      0,
-      NULL },
-
-    { ngx_string("twilio_guard_url"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_set_complex_value_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_twilio_guard_loc_conf_t, url),
-      NULL },
-
-    { ngx_string("twilio_guard_max_body"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_conf_set_size_slot,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_twilio_guard_loc_conf_t, max_body),
-      NULL },
-
-    { ngx_string("twilio_guard_reject_status"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_twilio_guard_reject_status,
-      NGX_HTTP_LOC_CONF_OFFSET,
-      offsetof(ngx_http_twilio_guard_loc_conf_t, reject_status),
-      NULL },
-
-      ngx_null_command
-};
 
 
 static ngx_http_module_t  ngx_http_twilio_guard_module_ctx = {
@@ -170,12 +93,36 @@ static ngx_http_variable_t  ngx_http_twilio_guard_vars[] = {
       ngx_http_twilio_guard_result_variable, 0,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
+    { ngx_string("twilio_guard_token"), NULL,
+      ngx_http_twilio_guard_token_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("twilio_account_sid"), NULL,
+      ngx_http_twilio_guard_account_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("twilio_param_"), NULL,
+      ngx_http_twilio_guard_param_variable, 0,
+      NGX_HTTP_VAR_NOCACHEABLE|NGX_HTTP_VAR_PREFIX, 0 },
+
       ngx_http_null_variable
 };
 
 
-static ngx_str_t  ngx_http_twilio_guard_header =
-    ngx_string("x-twilio-signature");
+static ngx_str_t  ngx_http_twilio_guard_signature_header =
+    ngx_string("X-Twilio-Signature");
+static ngx_str_t  ngx_http_twilio_guard_settings_header =
+    ngx_string("X-Twilio-Webhooks-Signature-Settings");
+static ngx_str_t  ngx_http_twilio_guard_xf_proto =
+    ngx_string("X-Forwarded-Proto");
+static ngx_str_t  ngx_http_twilio_guard_xf_host =
+    ngx_string("X-Forwarded-Host");
+static ngx_str_t  ngx_http_twilio_guard_xf_port =
+    ngx_string("X-Forwarded-Port");
+static ngx_str_t  ngx_http_twilio_guard_realip_var =
+    ngx_string("realip_remote_addr");
+static ngx_str_t  ngx_http_twilio_guard_account_sid =
+    ngx_string("AccountSid");
 
 
 /*
@@ -189,13 +136,18 @@ static ngx_str_t  ngx_http_twilio_guard_header =
  * phases again, which brings the engine back here: the second call
  * answers with the stored verdict, and the access phase checker goes on
  * (NGX_OK), or finalizes the request with the rejection status.
+ *
+ * Subrequests never get here: nginx skips the access phase for them.
+ * An internal redirect clears the context, so a guarded location reached
+ * that way checks the request again, with the body already read.
  */
 
 static ngx_int_t
 ngx_http_twilio_guard_handler(ngx_http_request_t *r)
 {
     ngx_int_t                          rc;
-    ngx_str_t                          sig;
+    ngx_str_t                          sig, settings;
+    ngx_uint_t                         n;
     ngx_http_twilio_guard_ctx_t       *ctx;
     ngx_http_twilio_guard_loc_conf_t  *lcf;
 
@@ -223,39 +175,85 @@ ngx_http_twilio_guard_handler(ngx_http_request_t *r)
 
     /* what can be decided before the body is read */
 
-    rc = ngx_http_twilio_guard_signature(r, &sig);
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_NO_SIGNATURE,
-                                            lcf->reject_status,
-                                            "no X-Twilio-Signature header");
+    if (ngx_http_twilio_guard_address(r, lcf) != NGX_OK) {
+        rc = ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_IP_DENIED,
+                                          lcf->reject_status,
+                                          "address %V is denied by the "
+                                          "twilio_guard_allow/deny rules",
+                                          &r->connection->addr_text);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
-    if (rc == NGX_BUSY) {
-        return ngx_http_twilio_guard_reject(r, ctx,
-                                         NGX_TWILIO_SIGNATURE_REPEATED,
-                                         lcf->reject_status,
-                                         "X-Twilio-Signature header sent "
-                                         "more than once");
-    }
-
-    if (!ngx_twilio_signature_wellformed(sig.data, sig.len,
-                                         NGX_TWILIO_SHA1_B64_LEN))
+    if (lcf->https
+        && r->connection->ssl == NULL
+        && !ngx_http_twilio_guard_forwarded_https(r, lcf))
     {
-        return ngx_http_twilio_guard_reject(r, ctx,
-                                         NGX_TWILIO_SIGNATURE_MALFORMED,
-                                         lcf->reject_status,
-                                         "X-Twilio-Signature is not a base64 "
-                                         "HMAC-SHA1 (%uz bytes)", sig.len);
+        rc = ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_NOT_HTTPS,
+                                          lcf->reject_status,
+                                          "request did not arrive over "
+                                          "HTTPS (twilio_guard_https on)");
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    n = ngx_http_twilio_guard_header(r,
+                                     &ngx_http_twilio_guard_signature_header,
+                                     &sig);
+    if (n == 0) {
+        rc = ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_NO_SIGNATURE,
+                                          lcf->reject_status,
+                                          "no X-Twilio-Signature header");
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    if (n > 1) {
+        rc = ngx_http_twilio_guard_reject(r, ctx,
+                                          NGX_TWILIO_SIGNATURE_REPEATED,
+                                          lcf->reject_status,
+                                          "X-Twilio-Signature header sent "
+                                          "%ui times", n);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    if (ngx_http_twilio_guard_header(r,
+                                     &ngx_http_twilio_guard_settings_header,
+                                     &settings)
+        > 1)
+    {
+        rc = ngx_http_twilio_guard_reject(r, ctx,
+                                          NGX_TWILIO_SETTINGS_MALFORMED,
+                                          lcf->reject_status,
+                                          "X-Twilio-Webhooks-Signature-"
+                                          "Settings header sent more than "
+                                          "once");
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
     }
 
     if (r->headers_in.content_length_n > (off_t) lcf->max_body) {
-        return ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_BODY_TOO_LARGE,
-                                         NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                         "body of %O bytes is larger than "
-                                         "twilio_guard_max_body %uz",
-                                         r->headers_in.content_length_n,
-                                         lcf->max_body);
+        rc = ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_BODY_TOO_LARGE,
+                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                          "body of %O bytes is larger than "
+                                          "twilio_guard_max_body %uz",
+                                          r->headers_in.content_length_n,
+                                          lcf->max_body);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    if (ctx->reason != NGX_HTTP_TWILIO_GUARD_PENDING) {
+        /* a dry run that would have rejected already: let it through */
+        ctx->status = NGX_DECLINED;
+        return NGX_DECLINED;
     }
 
     rc = ngx_http_read_client_request_body(r,
@@ -295,11 +293,15 @@ static ngx_int_t
 ngx_http_twilio_guard_check(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx)
 {
-    ngx_int_t                          rc;
-    ngx_str_t                          url, body, sig;
-    ngx_twilio_result_t                res;
-    ngx_twilio_request_t               req;
-    ngx_http_twilio_guard_loc_conf_t  *lcf;
+    ngx_int_t                            rc;
+    ngx_str_t                            url, body, sig, settings;
+    ngx_uint_t                           i, nkeys;
+    ngx_twilio_str_t                     key_id;
+    ngx_twilio_key_t                    *keys;
+    ngx_twilio_result_t                  res;
+    ngx_twilio_request_t                 req;
+    ngx_http_twilio_guard_loc_conf_t    *lcf;
+    ngx_http_twilio_guard_shared_key_t  *sk;
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_twilio_guard_module);
 
@@ -311,25 +313,32 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
 
     if (rc == NGX_DECLINED) {
         return ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_BODY_UNAVAILABLE,
-                                         lcf->reject_status,
-                                         "the request body is not available "
-                                         "(discarded or not buffered)");
+                                            lcf->reject_status,
+                                            "the request body is not "
+                                            "available (discarded before "
+                                            "the guard ran)");
     }
 
     if (body.len > lcf->max_body) {
         return ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_BODY_TOO_LARGE,
-                                         NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                         "body of %uz bytes is larger than "
-                                         "twilio_guard_max_body %uz",
-                                         body.len, lcf->max_body);
+                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                            "body of %uz bytes is larger "
+                                            "than twilio_guard_max_body %uz",
+                                            body.len, lcf->max_body);
     }
 
     if (ngx_http_twilio_guard_url(r, lcf, &url) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* checked before the body was read: present once and well-formed */
-    (void) ngx_http_twilio_guard_signature(r, &sig);
+    ctx->url = url;
+    ctx->body = body;
+
+    (void) ngx_http_twilio_guard_header(r,
+                                       &ngx_http_twilio_guard_signature_header,
+                                       &sig);
+
+    ngx_memzero(&req, sizeof(ngx_twilio_request_t));
 
     req.url.data = url.data;
     req.url.len = url.len;
@@ -338,9 +347,82 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
     req.signature.data = sig.data;
     req.signature.len = sig.len;
     req.form = ngx_http_twilio_guard_is_form(r);
+    req.alg = NGX_TWILIO_HMAC_SHA1;
 
-    ngx_twilio_validate(&req, lcf->keys->elts, lcf->keys->nelts,
-                        ngx_http_twilio_guard_alloc, r->pool, &res);
+    ctx->form_params = req.form
+                       && ngx_twilio_url_body_hash(url.data, url.len,
+                                                   &key_id)
+                          == NGX_TWILIO_HASH_NONE;
+
+    keys = NULL;
+    nkeys = 0;
+
+    if (ngx_http_twilio_guard_header(r,
+                                     &ngx_http_twilio_guard_settings_header,
+                                     &settings))
+    {
+        /* a shared key (Twilio Webhook Rules, public beta) */
+
+        rc = ngx_twilio_signature_settings(settings.data, settings.len,
+                                           &key_id);
+
+        if (rc == NGX_TWILIO_SETTINGS_MALFORMED) {
+            return ngx_http_twilio_guard_reject(r, ctx, rc,
+                                            lcf->reject_status,
+                                            "X-Twilio-Webhooks-Signature-"
+                                            "Settings \"%V\" is not "
+                                            "\"key=ID,algorithm=HMAC_SHA256\"",
+                                            &settings);
+        }
+
+        if (rc == NGX_TWILIO_UNSUPPORTED_ALG) {
+            return ngx_http_twilio_guard_reject(r, ctx, rc,
+                                            lcf->reject_status,
+                                            "X-Twilio-Webhooks-Signature-"
+                                            "Settings \"%V\" names an "
+                                            "algorithm other than "
+                                            "HMAC_SHA256", &settings);
+        }
+
+        sk = lcf->shared_keys ? lcf->shared_keys->elts : NULL;
+
+        for (i = 0; lcf->shared_keys && i < lcf->shared_keys->nelts; i++) {
+            if (sk[i].id.len == key_id.len
+                && ngx_strncmp(sk[i].id.data, key_id.data, key_id.len) == 0)
+            {
+                keys = &sk[i].key;
+                nkeys = 1;
+                ctx->key_label = sk[i].id;
+                ctx->shared_key = 1;
+                break;
+            }
+        }
+
+        if (keys == NULL) {
+            return ngx_http_twilio_guard_reject(r, ctx,
+                                            NGX_TWILIO_UNKNOWN_KEY,
+                                            lcf->reject_status,
+                                            "no twilio_guard_shared_key "
+                                            "with id \"%*s\"",
+                                            key_id.len, key_id.data);
+        }
+
+        req.alg = NGX_TWILIO_HMAC_SHA256;
+
+    } else if (lcf->keys) {
+        keys = lcf->keys->elts;
+        nkeys = lcf->keys->nelts;
+
+    } else {
+        return ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_BAD_SIGNATURE,
+                                            lcf->reject_status,
+                                            "no auth token here, only "
+                                            "shared-key signatures are "
+                                            "accepted");
+    }
+
+    ngx_twilio_validate(&req, keys, nkeys, ngx_http_twilio_guard_alloc,
+                        r->pool, &res);
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twilio_guard: %s, url \"%V\", body %uz, %uz MACs",
@@ -350,49 +432,67 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
     switch (res.reason) {
 
     case NGX_TWILIO_OK:
+        if (!ctx->shared_key) {
+            ctx->key_label.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+            if (ctx->key_label.data == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            ctx->key_label.len = ngx_sprintf(ctx->key_label.data, "%uz",
+                                             res.key + 1)
+                                 - ctx->key_label.data;
+        }
+
         ctx->reason = NGX_TWILIO_OK;
-        ctx->key = res.key;
         return NGX_OK;
 
     case NGX_TWILIO_BAD_SIGNATURE:
+        ctx->key_label.len = 0;
+
         return ngx_http_twilio_guard_reject(r, ctx, res.reason,
-                                         lcf->reject_status,
-                                         "signature does not match url "
-                                         "\"%V\" (with or without port) "
-                                         "under any of %ui tokens",
-                                         &url, lcf->keys->nelts);
+                                            lcf->reject_status,
+                                            "signature does not match url "
+                                            "\"%V\" (with or without port) "
+                                            "under any of %ui %s",
+                                            &url, nkeys,
+                                            ctx->shared_key ? "shared keys"
+                                                            : "tokens");
 
     case NGX_TWILIO_BODY_HASH_MISMATCH:
         return ngx_http_twilio_guard_reject(r, ctx, res.reason,
-                                         lcf->reject_status,
-                                         "SHA-256 of the %uz-byte body does "
-                                         "not match bodySHA256 in url \"%V\"",
-                                         body.len, &url);
+                                            lcf->reject_status,
+                                            "SHA-256 of the %uz-byte body "
+                                            "does not match bodySHA256 in "
+                                            "url \"%V\"", body.len, &url);
 
     case NGX_TWILIO_BODY_HASH_MALFORMED:
         return ngx_http_twilio_guard_reject(r, ctx, res.reason,
-                                         lcf->reject_status,
-                                         "bodySHA256 in url \"%V\" is not "
-                                         "64 hex digits, or repeated", &url);
+                                            lcf->reject_status,
+                                            "bodySHA256 in url \"%V\" is "
+                                            "not 64 hex digits, or repeated",
+                                            &url);
 
     case NGX_TWILIO_BODY_UNSIGNED:
         return ngx_http_twilio_guard_reject(r, ctx, res.reason,
-                                         lcf->reject_status,
-                                         "a %uz-byte body that is not a form "
-                                         "needs bodySHA256 in url \"%V\"",
-                                         body.len, &url);
+                                            lcf->reject_status,
+                                            "a %uz-byte body that is not a "
+                                            "form needs bodySHA256 in url "
+                                            "\"%V\"", body.len, &url);
 
     case NGX_TWILIO_UNKNOWN_ACCOUNT:
         return ngx_http_twilio_guard_reject(r, ctx, res.reason,
-                                         lcf->reject_status,
-                                         "no token for the request's "
-                                         "AccountSid");
+                                            lcf->reject_status,
+                                            "no token for the request's "
+                                            "AccountSid");
 
+    case NGX_TWILIO_NO_SIGNATURE:
     case NGX_TWILIO_SIGNATURE_MALFORMED:
         return ngx_http_twilio_guard_reject(r, ctx, res.reason,
-                                         lcf->reject_status,
-                                         "X-Twilio-Signature is not a base64 "
-                                         "HMAC-SHA1");
+                                            lcf->reject_status,
+                                            "X-Twilio-Signature is not a "
+                                            "base64 HMAC-%s (%uz bytes)",
+                                            req.alg == NGX_TWILIO_HMAC_SHA256
+                                            ? "SHA256" : "SHA1", sig.len);
 
     default: /* NGX_TWILIO_ERROR */
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -401,12 +501,151 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
 
 
 /*
- * The X-Twilio-Signature header: NGX_OK, NGX_DECLINED if there is none,
- * NGX_BUSY if it is sent more than once.
+ * twilio_guard_allow and twilio_guard_deny, in order, first match wins,
+ * against the client address (after the realip module, if any).
  */
 
 static ngx_int_t
-ngx_http_twilio_guard_signature(ngx_http_request_t *r, ngx_str_t *sig)
+ngx_http_twilio_guard_address(ngx_http_request_t *r,
+    ngx_http_twilio_guard_loc_conf_t *lcf)
+{
+    ngx_uint_t                     i;
+    ngx_http_twilio_guard_rule_t  *rule;
+
+    if (lcf->rules == NULL) {
+        return NGX_OK;
+    }
+
+    rule = lcf->rules->elts;
+
+    for (i = 0; i < lcf->rules->nelts; i++) {
+        if (ngx_cidr_match(r->connection->sockaddr, rule[i].cidrs) == NGX_OK) {
+            return rule[i].deny ? NGX_DECLINED : NGX_OK;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Whether the peer that connected to nginx is a twilio_guard_trusted_proxy.
+ * The realip module replaces the client address early, so the peer is
+ * taken from $realip_remote_addr, the address before that replacement.
+ */
+
+static ngx_uint_t
+ngx_http_twilio_guard_trusted(ngx_http_request_t *r,
+    ngx_http_twilio_guard_loc_conf_t *lcf)
+{
+    ngx_addr_t                  addr;
+    ngx_http_variable_value_t  *vv;
+
+    if (lcf->trusted == NULL) {
+        return 0;
+    }
+
+    vv = ngx_http_get_variable(r, &ngx_http_twilio_guard_realip_var,
+                               ngx_hash_key(
+                                   ngx_http_twilio_guard_realip_var.data,
+                                   ngx_http_twilio_guard_realip_var.len));
+
+    if (vv == NULL || vv->not_found || vv->len == 0
+        || (vv->len == r->connection->addr_text.len
+            && ngx_strncmp(vv->data, r->connection->addr_text.data, vv->len)
+               == 0))
+    {
+        return ngx_cidr_match(r->connection->sockaddr, lcf->trusted)
+               == NGX_OK;
+    }
+
+#if (NGX_HAVE_UNIX_DOMAIN)
+    if (vv->len == 5 && ngx_strncmp(vv->data, "unix:", 5) == 0) {
+        struct sockaddr  sa;
+
+        ngx_memzero(&sa, sizeof(struct sockaddr));
+        sa.sa_family = AF_UNIX;
+
+        return ngx_cidr_match(&sa, lcf->trusted) == NGX_OK;
+    }
+#endif
+
+    if (ngx_parse_addr(r->pool, &addr, vv->data, vv->len) != NGX_OK) {
+        return 0;
+    }
+
+    return ngx_cidr_match(addr.sockaddr, lcf->trusted) == NGX_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_twilio_guard_forwarded_https(ngx_http_request_t *r,
+    ngx_http_twilio_guard_loc_conf_t *lcf)
+{
+    ngx_str_t  proto;
+
+    if (!ngx_http_twilio_guard_trusted(r, lcf)) {
+        return 0;
+    }
+
+    if (!ngx_http_twilio_guard_forwarded(r,
+                                         &ngx_http_twilio_guard_xf_proto,
+                                         &proto))
+    {
+        return 0;
+    }
+
+    return proto.len == 5 && ngx_strncasecmp(proto.data, (u_char *) "https", 5)
+                             == 0;
+}
+
+
+/*
+ * The first element of an X-Forwarded-* header: the one the proxy
+ * closest to the client wrote.
+ */
+
+static ngx_uint_t
+ngx_http_twilio_guard_forwarded(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value)
+{
+    u_char  *p, *last;
+
+    if (ngx_http_twilio_guard_header(r, name, value) == 0) {
+        return 0;
+    }
+
+    last = value->data + value->len;
+
+    p = ngx_strlchr(value->data, last, ',');
+    if (p) {
+        last = p;
+    }
+
+    p = value->data;
+
+    while (p < last && (*p == ' ' || *p == '\t')) {
+        p++;
+    }
+
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t')) {
+        last--;
+    }
+
+    value->data = p;
+    value->len = last - p;
+
+    return value->len != 0;
+}
+
+
+/*
+ * The number of times the header is present; value is the first one.
+ */
+
+static ngx_uint_t
+ngx_http_twilio_guard_header(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_str_t *value)
 {
     ngx_uint_t        i, n;
     ngx_list_part_t  *part;
@@ -428,31 +667,30 @@ ngx_http_twilio_guard_signature(ngx_http_request_t *r, ngx_str_t *sig)
             i = 0;
         }
 
-        if (h[i].key.len != ngx_http_twilio_guard_header.len
-            || ngx_strncasecmp(h[i].key.data,
-                               ngx_http_twilio_guard_header.data,
-                               ngx_http_twilio_guard_header.len)
-               != 0)
+        if (h[i].key.len != name->len
+            || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
         {
             continue;
         }
 
         if (n++ == 0) {
-            *sig = h[i].value;
+            *value = h[i].value;
         }
     }
 
     if (n == 0) {
-        return NGX_DECLINED;
+        ngx_str_null(value);
     }
 
-    return n == 1 ? NGX_OK : NGX_BUSY;
+    return n;
 }
 
 
 /*
  * The URL Twilio requested: twilio_guard_url, or by default
- * $scheme://$http_host$request_uri, the raw bytes the client sent.
+ * $scheme://$http_host$request_uri, the raw bytes the client sent.  From
+ * a trusted proxy, X-Forwarded-Proto, -Host and -Port stand in for the
+ * scheme, host and port nginx sees.
  */
 
 static ngx_int_t
@@ -460,7 +698,8 @@ ngx_http_twilio_guard_url(ngx_http_request_t *r,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *url)
 {
     u_char     *p;
-    ngx_str_t   scheme, host;
+    ngx_str_t   scheme, host, port, v;
+    ngx_uint_t  trusted;
 
     if (lcf->url) {
         return ngx_http_complex_value(r, lcf->url, url);
@@ -468,12 +707,12 @@ ngx_http_twilio_guard_url(ngx_http_request_t *r,
 
 #if (NGX_HTTP_SSL)
     if (r->connection->ssl) {
-        ngx_str_set(&scheme, "https://");
+        ngx_str_set(&scheme, "https");
 
     } else
 #endif
     {
-        ngx_str_set(&scheme, "http://");
+        ngx_str_set(&scheme, "http");
     }
 
     if (r->headers_in.host) {
@@ -483,14 +722,50 @@ ngx_http_twilio_guard_url(ngx_http_request_t *r,
         ngx_str_null(&host);
     }
 
-    url->len = scheme.len + host.len + r->unparsed_uri.len;
+    ngx_str_null(&port);
+
+    trusted = ngx_http_twilio_guard_trusted(r, lcf);
+
+    if (trusted) {
+        if (ngx_http_twilio_guard_forwarded(r,
+                                            &ngx_http_twilio_guard_xf_proto,
+                                            &v))
+        {
+            scheme = v;
+        }
+
+        if (ngx_http_twilio_guard_forwarded(r,
+                                            &ngx_http_twilio_guard_xf_host,
+                                            &v))
+        {
+            host = v;
+        }
+
+        if (ngx_http_twilio_guard_forwarded(r,
+                                            &ngx_http_twilio_guard_xf_port,
+                                            &v)
+            && ngx_strlchr(host.data, host.data + host.len, ':') == NULL)
+        {
+            port = v;
+        }
+    }
+
+    url->len = scheme.len + sizeof("://") - 1 + host.len
+               + (port.len ? port.len + 1 : 0) + r->unparsed_uri.len;
     url->data = ngx_pnalloc(r->pool, url->len);
     if (url->data == NULL) {
         return NGX_ERROR;
     }
 
     p = ngx_cpymem(url->data, scheme.data, scheme.len);
+    p = ngx_cpymem(p, "://", sizeof("://") - 1);
     p = ngx_cpymem(p, host.data, host.len);
+
+    if (port.len) {
+        *p++ = ':';
+        p = ngx_cpymem(p, port.data, port.len);
+    }
+
     ngx_memcpy(p, r->unparsed_uri.data, r->unparsed_uri.len);
 
     return NGX_OK;
@@ -624,23 +899,43 @@ ngx_http_twilio_guard_is_form(ngx_http_request_t *r)
 }
 
 
+/*
+ * Logs a rejection and records it.  Returns the status to answer with,
+ * or NGX_DECLINED in a dry run, where nothing is rejected.
+ */
+
 static ngx_int_t
 ngx_http_twilio_guard_reject(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx, ngx_uint_t reason, ngx_int_t status,
     const char *fmt, ...)
 {
-    u_char   *p, msg[NGX_MAX_ERROR_STR];
-    va_list   args;
+    u_char                            *p, msg[NGX_MAX_ERROR_STR];
+    va_list                            args;
+    ngx_http_twilio_guard_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_twilio_guard_module);
 
     va_start(args, fmt);
     p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
     va_end(args);
 
+    if (ctx->reason == NGX_HTTP_TWILIO_GUARD_PENDING) {
+        ctx->reason = reason;
+    }
+
+    if (lcf->dry_run) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "twilio_guard: dry run, would reject: %s, %*s",
+                      ngx_twilio_reason_names[reason], p - msg, msg);
+
+        ctx->status = NGX_DECLINED;
+        return NGX_DECLINED;
+    }
+
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                   "twilio_guard: rejected: %s, %*s",
                   ngx_twilio_reason_names[reason], p - msg, msg);
 
-    ctx->reason = reason;
     ctx->status = status;
 
     return status;
@@ -651,6 +946,80 @@ static void *
 ngx_http_twilio_guard_alloc(void *pool, size_t size)
 {
     return ngx_palloc(pool, size);
+}
+
+
+/*
+ * A decoded parameter, case-insensitively by name: from the form body
+ * when the body's parameters were signed, else from the URL's query.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_param(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_str_t *name, ngx_str_t *value)
+{
+    u_char     *p, *last, *amp, *eq, *q, key[256];
+    size_t      klen;
+    ngx_str_t   list;
+
+    if (ctx->form_params) {
+        list = ctx->body;
+
+    } else {
+        last = ctx->url.data + ctx->url.len;
+
+        q = ngx_strlchr(ctx->url.data, last, '#');
+        if (q) {
+            last = q;
+        }
+
+        q = ngx_strlchr(ctx->url.data, last, '?');
+        if (q == NULL) {
+            return NGX_DECLINED;
+        }
+
+        list.data = q + 1;
+        list.len = last - q - 1;
+    }
+
+    p = list.data;
+    last = list.data + list.len;
+
+    while (p < last) {
+        amp = ngx_strlchr(p, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        eq = ngx_strlchr(p, amp, '=');
+        if (eq == NULL) {
+            eq = amp;
+        }
+
+        if ((size_t) (eq - p) >= name->len
+            && (size_t) (eq - p) <= sizeof(key))
+        {
+            klen = ngx_twilio_unescape(key, p, eq - p);
+
+            if (klen == name->len
+                && ngx_strncasecmp(key, name->data, klen) == 0)
+            {
+                value->len = (eq < amp) ? amp - eq - 1 : 0;
+                value->data = ngx_pnalloc(r->pool, value->len + 1);
+                if (value->data == NULL) {
+                    return NGX_ERROR;
+                }
+
+                value->len = ngx_twilio_unescape(value->data, eq + 1,
+                                                 value->len);
+                return NGX_OK;
+            }
+        }
+
+        p = amp + 1;
+    }
+
+    return NGX_DECLINED;
 }
 
 
@@ -680,278 +1049,112 @@ ngx_http_twilio_guard_result_variable(ngx_http_request_t *r,
 }
 
 
-static char *
-ngx_http_twilio_guard(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_http_twilio_guard_loc_conf_t *lcf = conf;
-
-    char  *rv;
-
-    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
-
-    if (rv == NGX_CONF_OK) {
-        lcf->enable_file = cf->conf_file->file.name;
-        lcf->enable_line = cf->conf_file->line;
-    }
-
-    return rv;
-}
-
-
-static char *
-ngx_http_twilio_guard_auth_token(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_twilio_guard_loc_conf_t *lcf = conf;
-
-    ngx_str_t  *value;
-
-    value = cf->args->elts;
-
-    if (!ngx_twilio_token_valid(value[1].data, value[1].len)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid token in \"%V\": a token must be 1 to "
-                           "256 printable ASCII characters", &cmd->name);
-        return NGX_CONF_ERROR;
-    }
-
-    if (lcf->keys == NULL) {
-        lcf->keys = ngx_array_create(cf->pool, 2, sizeof(ngx_twilio_key_t));
-        if (lcf->keys == NULL) {
-            return NGX_CONF_ERROR;
-        }
-    }
-
-    if (ngx_http_twilio_guard_add_key(cf, lcf->keys, NULL, &value[1])
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-static char *
-ngx_http_twilio_guard_auth_token_file(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_twilio_guard_loc_conf_t *lcf = conf;
-
-    size_t                             line;
-    u_char                            *buf;
-    ssize_t                            n;
-    ngx_fd_t                           fd;
-    ngx_str_t                         *value, name;
-    ngx_uint_t                         count;
-    ngx_file_t                         file;
-    const char                        *err;
-    ngx_file_info_t                    fi;
-    ngx_http_twilio_guard_file_ctx_t   fctx;
-
-    value = cf->args->elts;
-    name = value[1];
-
-    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", &name);
-        return NGX_CONF_ERROR;
-    }
-
-    ngx_memzero(&file, sizeof(ngx_file_t));
-    file.fd = fd;
-    file.name = name;
-    file.log = cf->log;
-
-    buf = NULL;
-
-    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_fd_info_n " \"%V\" failed", &name);
-        goto failed;
-    }
-
-    if (!ngx_is_file(&fi)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" is not a regular file", &name);
-        goto failed;
-    }
-
-    if (ngx_file_access(&fi) & (S_IROTH|S_IWOTH)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "token file \"%V\" is accessible by others "
-                           "(mode %04o): make it readable only by its owner "
-                           "and nginx's group, e.g. \"chmod 640\"",
-                           &name, (unsigned) ngx_file_access(&fi));
-        goto failed;
-    }
-
-    if (ngx_file_size(&fi) > 1024 * 1024) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "token file \"%V\" is larger than 1M", &name);
-        goto failed;
-    }
-
-    buf = ngx_alloc((size_t) ngx_file_size(&fi) + 1, cf->log);
-    if (buf == NULL) {
-        goto failed;
-    }
-
-    n = ngx_read_file(&file, buf, (size_t) ngx_file_size(&fi), 0);
-
-    if (n == NGX_ERROR) {
-        goto failed;
-    }
-
-    if (lcf->keys == NULL) {
-        lcf->keys = ngx_array_create(cf->pool, 2, sizeof(ngx_twilio_key_t));
-        if (lcf->keys == NULL) {
-            goto failed;
-        }
-    }
-
-    count = lcf->keys->nelts;
-
-    fctx.cf = cf;
-    fctx.keys = lcf->keys;
-
-    if (ngx_twilio_tokens_parse(buf, n, ngx_http_twilio_guard_file_token,
-                                &fctx, &line, &err)
-        != 0)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid line %uz in token file \"%V\": %s",
-                           line, &name, err);
-        goto failed;
-    }
-
-    if (lcf->keys->nelts == count) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "token file \"%V\" has no token", &name);
-        goto failed;
-    }
-
-    ngx_explicit_memzero(buf, n);
-    ngx_free(buf);
-    ngx_close_file(fd);
-
-    return NGX_CONF_OK;
-
-failed:
-
-    if (buf) {
-        ngx_explicit_memzero(buf, ngx_file_size(&fi));
-        ngx_free(buf);
-    }
-
-    ngx_close_file(fd);
-
-    return NGX_CONF_ERROR;
-}
-
-
-static int
-ngx_http_twilio_guard_file_token(void *data, ngx_twilio_str_t *account_sid,
-    ngx_twilio_str_t *token, size_t line)
-{
-    ngx_http_twilio_guard_file_ctx_t *fctx = data;
-
-    ngx_str_t  sid, tok;
-
-    sid.data = account_sid->data;
-    sid.len = account_sid->len;
-    tok.data = token->data;
-    tok.len = token->len;
-
-    return ngx_http_twilio_guard_add_key(fctx->cf, fctx->keys, &sid, &tok)
-           == NGX_OK ? 0 : -1;
-}
-
-
 static ngx_int_t
-ngx_http_twilio_guard_add_key(ngx_conf_t *cf, ngx_array_t *keys,
-    ngx_str_t *account_sid, ngx_str_t *token)
+ngx_http_twilio_guard_token_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_twilio_key_t    *key;
-    ngx_pool_cleanup_t  *cln;
+    ngx_http_twilio_guard_ctx_t  *ctx;
 
-    cln = ngx_pool_cleanup_add(cf->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_twilio_guard_module);
+
+    if (ctx == NULL || ctx->reason != NGX_TWILIO_OK
+        || ctx->key_label.len == 0)
+    {
+        v->not_found = 1;
+        return NGX_OK;
     }
 
-    key = ngx_array_push(keys);
-    if (key == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(key, sizeof(ngx_twilio_key_t));
-
-    if (account_sid && account_sid->len) {
-        key->account_sid.data = ngx_pstrdup(cf->pool, account_sid);
-        if (key->account_sid.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        key->account_sid.len = account_sid->len;
-    }
-
-    key->mac = ngx_twilio_mac_create(NGX_TWILIO_HMAC_SHA1, token->data,
-                                     token->len);
-    if (key->mac == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "twilio_guard: cannot set up HMAC-SHA1");
-        keys->nelts--;
-        return NGX_ERROR;
-    }
-
-    cln->handler = ngx_http_twilio_guard_mac_cleanup;
-    cln->data = key->mac;
+    v->data = ctx->key_label.data;
+    v->len = ctx->key_label.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
 
     return NGX_OK;
 }
 
 
-static void
-ngx_http_twilio_guard_mac_cleanup(void *data)
+/* the account the request claims to be from, whether or not it passed */
+
+static ngx_int_t
+ngx_http_twilio_guard_account_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_twilio_mac_free(data);
+    ngx_int_t                     rc;
+    ngx_str_t                     value;
+    ngx_http_twilio_guard_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_twilio_guard_module);
+
+    if (ctx == NULL || ctx->url.data == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    rc = ngx_http_twilio_guard_param(r, ctx,
+                                     &ngx_http_twilio_guard_account_sid,
+                                     &value);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED
+        || !ngx_twilio_account_sid_valid(value.data, value.len))
+    {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = value.data;
+    v->len = value.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
 }
 
 
-static char *
-ngx_http_twilio_guard_reject_status(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
+/* $twilio_param_NAME: only for requests that passed */
+
+static ngx_int_t
+ngx_http_twilio_guard_param_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_http_twilio_guard_loc_conf_t *lcf = conf;
+    ngx_str_t *var = (ngx_str_t *) data;
 
-    ngx_int_t   status;
-    ngx_str_t  *value;
+    ngx_int_t                     rc;
+    ngx_str_t                     name, value;
+    ngx_http_twilio_guard_ctx_t  *ctx;
 
-    if (lcf->reject_status != NGX_CONF_UNSET_UINT) {
-        return "is duplicate";
+    ctx = ngx_http_get_module_ctx(r, ngx_http_twilio_guard_module);
+
+    if (ctx == NULL || ctx->reason != NGX_TWILIO_OK) {
+        v->not_found = 1;
+        return NGX_OK;
     }
 
-    value = cf->args->elts;
+    name.data = var->data + sizeof("twilio_param_") - 1;
+    name.len = var->len - (sizeof("twilio_param_") - 1);
 
-    status = ngx_atoi(value[1].data, value[1].len);
+    rc = ngx_http_twilio_guard_param(r, ctx, &name, &value);
 
-    if (status < 400 || status > 599) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid status \"%V\" in \"%V\": use a code "
-                           "from 400 to 599, e.g. 403",
-                           &value[1], &cmd->name);
-        return NGX_CONF_ERROR;
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
     }
 
-    lcf->reject_status = status;
+    if (rc == NGX_DECLINED) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
 
-    return NGX_CONF_OK;
+    v->data = value.data;
+    v->len = value.len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
 }
 
 
@@ -971,73 +1174,6 @@ ngx_http_twilio_guard_add_variables(ngx_conf_t *cf)
     }
 
     return NGX_OK;
-}
-
-
-static void *
-ngx_http_twilio_guard_create_loc_conf(ngx_conf_t *cf)
-{
-    ngx_http_twilio_guard_loc_conf_t  *conf;
-
-    conf = ngx_pcalloc(cf->pool, sizeof(ngx_http_twilio_guard_loc_conf_t));
-    if (conf == NULL) {
-        return NULL;
-    }
-
-    /*
-     * set by ngx_pcalloc():
-     *
-     *     conf->keys = NULL;
-     *     conf->url = NULL;
-     *     conf->enable_file = { 0, NULL };
-     *     conf->enable_line = 0;
-     */
-
-    conf->enable = NGX_CONF_UNSET;
-    conf->max_body = NGX_CONF_UNSET_SIZE;
-    conf->reject_status = NGX_CONF_UNSET_UINT;
-
-    return conf;
-}
-
-
-static char *
-ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,
-    void *child)
-{
-    ngx_http_twilio_guard_loc_conf_t  *prev = parent;
-    ngx_http_twilio_guard_loc_conf_t  *conf = child;
-
-    if (conf->enable == NGX_CONF_UNSET) {
-        conf->enable_file = prev->enable_file;
-        conf->enable_line = prev->enable_line;
-    }
-
-    ngx_conf_merge_value(conf->enable, prev->enable, 0);
-
-    if (conf->keys == NULL) {
-        conf->keys = prev->keys;
-    }
-
-    if (conf->url == NULL) {
-        conf->url = prev->url;
-    }
-
-    ngx_conf_merge_size_value(conf->max_body, prev->max_body, 64 * 1024);
-    ngx_conf_merge_uint_value(conf->reject_status, prev->reject_status,
-                              NGX_HTTP_FORBIDDEN);
-
-    if (conf->enable && conf->keys == NULL) {
-        /* fail closed: a guard with no token would reject everything */
-        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"twilio_guard on\" without a token in %V:%ui: add "
-                      "\"twilio_guard_auth_token\" or "
-                      "\"twilio_guard_auth_token_file\" where it applies",
-                      &conf->enable_file, conf->enable_line);
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
 }
 
 

@@ -65,6 +65,11 @@ const char  *ngx_twilio_reason_names[NGX_TWILIO_NREASONS] = {
     "body_too_large",
     "body_unavailable",
     "unknown_account",
+    "ip_denied",
+    "not_https",
+    "signature_settings_malformed",
+    "unknown_key",
+    "unsupported_algorithm",
     "internal_error"
 };
 
@@ -904,7 +909,9 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
 
     if (!ngx_twilio_signature_wellformed(req->signature.data,
                                          req->signature.len,
-                                         NGX_TWILIO_SHA1_B64_LEN))
+                                         req->alg == NGX_TWILIO_HMAC_SHA256
+                                         ? NGX_TWILIO_SHA256_B64_LEN
+                                         : NGX_TWILIO_SHA1_B64_LEN))
     {
         res->reason = NGX_TWILIO_SIGNATURE_MALFORMED;
         return;
@@ -1096,6 +1103,97 @@ matched:
 }
 
 
+/*
+ * X-Twilio-Webhooks-Signature-Settings: "key=<id>,algorithm=HMAC_SHA256",
+ * in any order, with optional white space.  Returns NGX_TWILIO_OK with
+ * key_id set, NGX_TWILIO_UNSUPPORTED_ALG or NGX_TWILIO_SETTINGS_MALFORMED.
+ */
+
+int
+ngx_twilio_signature_settings(const u_char *value, size_t len,
+    ngx_twilio_str_t *key_id)
+{
+    size_t            nlen;
+    const u_char     *p, *last, *comma, *eq, *name, *v, *vend;
+    ngx_twilio_str_t  alg;
+
+    key_id->len = 0;
+    key_id->data = NULL;
+    alg.len = 0;
+    alg.data = NULL;
+
+    p = value;
+    last = value + len;
+
+    while (p < last) {
+        comma = memchr(p, ',', last - p);
+        if (comma == NULL) {
+            comma = last;
+        }
+
+        while (p < comma && (*p == ' ' || *p == '\t')) {
+            p++;
+        }
+
+        eq = memchr(p, '=', comma - p);
+        if (eq == NULL) {
+            return NGX_TWILIO_SETTINGS_MALFORMED;
+        }
+
+        name = p;
+        nlen = eq - p;
+
+        while (nlen && (name[nlen - 1] == ' ' || name[nlen - 1] == '\t')) {
+            nlen--;
+        }
+
+        v = eq + 1;
+        vend = comma;
+
+        while (v < vend && (*v == ' ' || *v == '\t')) {
+            v++;
+        }
+
+        while (vend > v && (vend[-1] == ' ' || vend[-1] == '\t')) {
+            vend--;
+        }
+
+        if (nlen == 3 && strncasecmp((const char *) name, "key", 3) == 0) {
+            if (key_id->data != NULL || vend == v) {
+                return NGX_TWILIO_SETTINGS_MALFORMED;
+            }
+
+            key_id->data = (u_char *) v;
+            key_id->len = vend - v;
+
+        } else if (nlen == 9
+                   && strncasecmp((const char *) name, "algorithm", 9) == 0)
+        {
+            if (alg.data != NULL) {
+                return NGX_TWILIO_SETTINGS_MALFORMED;
+            }
+
+            alg.data = (u_char *) v;
+            alg.len = vend - v;
+        }
+
+        p = comma + 1;
+    }
+
+    if (key_id->data == NULL || alg.data == NULL) {
+        return NGX_TWILIO_SETTINGS_MALFORMED;
+    }
+
+    if (alg.len != sizeof("HMAC_SHA256") - 1
+        || strncasecmp((const char *) alg.data, "HMAC_SHA256", alg.len) != 0)
+    {
+        return NGX_TWILIO_UNSUPPORTED_ALG;
+    }
+
+    return NGX_TWILIO_OK;
+}
+
+
 int
 ngx_twilio_token_valid(const u_char *token, size_t len)
 {
@@ -1135,13 +1233,15 @@ ngx_twilio_account_sid_valid(const u_char *sid, size_t len)
 
 
 /*
- * A token file: one "TOKEN" or "ACCOUNT_SID TOKEN" a line; blank lines
- * and lines starting with "#" are skipped.  Calls handler for each
- * entry.  Returns 0, or -1 with *err_line and *err set.
+ * Secret files: one entry a line, fields separated by white space; blank
+ * lines and lines starting with "#" are skipped.  Token files hold
+ * "TOKEN" or "ACCOUNT_SID TOKEN", shared key files "KEY_ID SECRET".
+ * Calls handler for each entry.  Returns 0, or -1 with *err_line and *err
+ * set.
  */
 
-int
-ngx_twilio_tokens_parse(const u_char *buf, size_t len,
+static int
+ngx_twilio_secrets_parse(const u_char *buf, size_t len, int shared,
     ngx_twilio_token_pt handler, void *data, size_t *err_line,
     const char **err)
 {
@@ -1200,25 +1300,45 @@ ngx_twilio_tokens_parse(const u_char *buf, size_t len,
 
         *err_line = line;
 
-        if (nf > 2) {
-            *err = "expected \"TOKEN\" or \"ACCOUNT_SID TOKEN\"";
-            return -1;
-        }
+        if (shared) {
+            if (nf != 2) {
+                *err = "expected \"KEY_ID SECRET\"";
+                return -1;
+            }
 
-        if (nf == 2 && !ngx_twilio_account_sid_valid(f[0].data, f[0].len)) {
-            *err = "the account SID must be \"AC\" and 32 hex digits";
-            return -1;
-        }
+            if (!ngx_twilio_token_valid(f[0].data, f[0].len)) {
+                *err = "a key id must be 1 to 256 printable ASCII characters";
+                return -1;
+            }
 
-        if (!ngx_twilio_token_valid(f[nf - 1].data, f[nf - 1].len)) {
-            *err = "a token must be 1 to 256 printable ASCII characters";
-            return -1;
-        }
+            if (!ngx_twilio_token_valid(f[1].data, f[1].len)) {
+                *err = "a secret must be 1 to 256 printable ASCII characters";
+                return -1;
+            }
 
-        if (nf == 1) {
-            f[1] = f[0];
-            f[0].len = 0;
-            f[0].data = NULL;
+        } else {
+            if (nf > 2) {
+                *err = "expected \"TOKEN\" or \"ACCOUNT_SID TOKEN\"";
+                return -1;
+            }
+
+            if (nf == 2
+                && !ngx_twilio_account_sid_valid(f[0].data, f[0].len))
+            {
+                *err = "the account SID must be \"AC\" and 32 hex digits";
+                return -1;
+            }
+
+            if (!ngx_twilio_token_valid(f[nf - 1].data, f[nf - 1].len)) {
+                *err = "a token must be 1 to 256 printable ASCII characters";
+                return -1;
+            }
+
+            if (nf == 1) {
+                f[1] = f[0];
+                f[0].len = 0;
+                f[0].data = NULL;
+            }
         }
 
         if (handler(data, &f[0], &f[1], line) != 0) {
@@ -1228,4 +1348,24 @@ ngx_twilio_tokens_parse(const u_char *buf, size_t len,
     }
 
     return 0;
+}
+
+
+int
+ngx_twilio_tokens_parse(const u_char *buf, size_t len,
+    ngx_twilio_token_pt handler, void *data, size_t *err_line,
+    const char **err)
+{
+    return ngx_twilio_secrets_parse(buf, len, 0, handler, data, err_line,
+                                    err);
+}
+
+
+int
+ngx_twilio_shared_keys_parse(const u_char *buf, size_t len,
+    ngx_twilio_token_pt handler, void *data, size_t *err_line,
+    const char **err)
+{
+    return ngx_twilio_secrets_parse(buf, len, 1, handler, data, err_line,
+                                    err);
 }

@@ -33,8 +33,13 @@
 #define NGX_TWILIO_BODY_TOO_LARGE       8
 #define NGX_TWILIO_BODY_UNAVAILABLE     9
 #define NGX_TWILIO_UNKNOWN_ACCOUNT      10
-#define NGX_TWILIO_ERROR                11
-#define NGX_TWILIO_NREASONS             12
+#define NGX_TWILIO_IP_DENIED            11
+#define NGX_TWILIO_NOT_HTTPS            12
+#define NGX_TWILIO_SETTINGS_MALFORMED   13
+#define NGX_TWILIO_UNKNOWN_KEY          14
+#define NGX_TWILIO_UNSUPPORTED_ALG      15
+#define NGX_TWILIO_ERROR                16
+#define NGX_TWILIO_NREASONS             17
 
 
 /* what ngx_twilio_url_body_hash() found in a URL's query */
@@ -96,6 +101,7 @@ typedef struct {
     ngx_twilio_str_t      url;             /* the URL Twilio requested */
     ngx_twilio_str_t      body;            /* the raw request body */
     ngx_twilio_str_t      signature;       /* the header's value */
+    int                   alg;             /* NGX_TWILIO_HMAC_* of the keys */
     unsigned              form:1;          /* urlencoded form content */
 } ngx_twilio_request_t;
 
@@ -107,7 +113,11 @@ typedef struct {
 } ngx_twilio_result_t;
 
 
-/* one parsed line of a token file, for ngx_twilio_tokens_parse() */
+/*
+ * one entry of a secret file: (account SID or empty, token) for
+ * ngx_twilio_tokens_parse(), (key id, secret) for
+ * ngx_twilio_shared_keys_parse()
+ */
 
 typedef int (*ngx_twilio_token_pt)(void *data, ngx_twilio_str_t *account_sid,
     ngx_twilio_str_t *token, size_t line);
@@ -154,6 +164,8 @@ int ngx_twilio_body_hash_equal(const u_char *body, size_t len,
 
 /* the whole check */
 
+int ngx_twilio_signature_settings(const u_char *value, size_t len,
+    ngx_twilio_str_t *key_id);
 void ngx_twilio_validate(const ngx_twilio_request_t *req,
     const ngx_twilio_key_t *keys, size_t nkeys, ngx_twilio_alloc_pt alloc,
     void *pool, ngx_twilio_result_t *res);
@@ -161,6 +173,9 @@ void ngx_twilio_validate(const ngx_twilio_request_t *req,
 /* token files */
 
 int ngx_twilio_tokens_parse(const u_char *buf, size_t len,
+    ngx_twilio_token_pt handler, void *data, size_t *err_line,
+    const char **err);
+int ngx_twilio_shared_keys_parse(const u_char *buf, size_t len,
     ngx_twilio_token_pt handler, void *data, size_t *err_line,
     const char **err);
 int ngx_twilio_token_valid(const u_char *token, size_t len);

@@ -109,6 +109,7 @@ validate(const char *token, const char *url, const char *body, int form,
     req.signature.data = (u_char *) sig;
     req.signature.len = strlen(sig);
     req.form = form;
+    req.alg = NGX_TWILIO_HMAC_SHA1;
 
     ngx_twilio_validate(&req, &key, 1, heap_alloc, NULL, &res);
     ngx_twilio_mac_free(key.mac);
@@ -395,6 +396,25 @@ main(void)
     ok(parse_tokens("tok\x01\n", &t, &line, &err) != 0,
        "control character rejected");
     ok(parse_tokens("", &t, &line, &err) == 0 && t.n == 0, "empty file");
+
+    /* shared-key settings header */
+
+    ok(ngx_twilio_signature_settings((u_char *) "key=K1,algorithm=HMAC_SHA256",
+                                     28, &raw) == NGX_TWILIO_OK
+       && str_is(&raw, "K1"), "settings: key and algorithm");
+    ok(ngx_twilio_signature_settings((u_char *) " algorithm = HMAC_SHA256 , "
+                                     "key = abc ", 37, &raw) == NGX_TWILIO_OK
+       && str_is(&raw, "abc"), "settings: any order, white space");
+    ok(ngx_twilio_signature_settings((u_char *) "key=K1,algorithm=HMAC_SHA1",
+                                     26, &raw) == NGX_TWILIO_UNSUPPORTED_ALG,
+       "settings: other algorithm");
+    ok(ngx_twilio_signature_settings((u_char *) "key=K1", 6, &raw)
+       == NGX_TWILIO_SETTINGS_MALFORMED, "settings: no algorithm");
+    ok(ngx_twilio_signature_settings((u_char *) "key=,algorithm=HMAC_SHA256",
+                                     26, &raw) == NGX_TWILIO_SETTINGS_MALFORMED,
+       "settings: empty key");
+    ok(ngx_twilio_signature_settings((u_char *) "garbage", 7, &raw)
+       == NGX_TWILIO_SETTINGS_MALFORMED, "settings: garbage");
 
     printf("1..%d\n", test_no);
 

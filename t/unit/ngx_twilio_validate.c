@@ -5,9 +5,9 @@
  * Runs the pure core's ngx_twilio_validate() on one request given on the
  * command line, for tests and benchmarks that need no nginx:
  *
- *   ngx_twilio_validate [-n N] [-f] [-k [SID:]TOKEN]... URL BODY SIGNATURE
+ *   ngx_twilio_validate [-n N] [-f] [-s] [-k [SID:]TOKEN]... URL BODY SIGNATURE
  *
- * -f: the body is a urlencoded form; BODY "@file" reads a file; -n N
+ * -f: the body is a urlencoded form; -s: keys are HMAC-SHA256 shared keys; BODY "@file" reads a file; -n N
  * repeats the validation N times (for callgrind).  Prints the reason
  * word and exits 0 for "ok", 1 otherwise.
  */
@@ -78,7 +78,7 @@ read_arg(const char *arg, ngx_twilio_str_t *s)
 int
 main(int argc, char **argv)
 {
-    int                   c, form;
+    int                   c, form, alg;
     char                 *colon;
     long                  i, repeat;
     size_t                nkeys;
@@ -88,14 +88,19 @@ main(int argc, char **argv)
     ngx_twilio_request_t  req;
 
     form = 0;
+    alg = NGX_TWILIO_HMAC_SHA1;
     repeat = 1;
     nkeys = 0;
 
-    while ((c = getopt(argc, argv, "fn:k:")) != -1) {
+    while ((c = getopt(argc, argv, "fsn:k:")) != -1) {
         switch (c) {
 
         case 'f':
             form = 1;
+            break;
+
+        case 's':
+            alg = NGX_TWILIO_HMAC_SHA256;
             break;
 
         case 'n':
@@ -117,7 +122,7 @@ main(int argc, char **argv)
                 optarg = colon + 1;
             }
 
-            keys[nkeys].mac = ngx_twilio_mac_create(NGX_TWILIO_HMAC_SHA1,
+            keys[nkeys].mac = ngx_twilio_mac_create(alg,
                                                     (u_char *) optarg,
                                                     strlen(optarg));
             if (keys[nkeys].mac == NULL) {
@@ -134,13 +139,14 @@ main(int argc, char **argv)
     }
 
     if (argc - optind != 3) {
-        fprintf(stderr, "usage: ngx_twilio_validate [-n N] [-f] "
+        fprintf(stderr, "usage: ngx_twilio_validate [-n N] [-f] [-s] "
                 "[-k [SID:]TOKEN]... URL BODY SIGNATURE\n");
         return 2;
     }
 
     memset(&req, 0, sizeof(req));
     req.form = form;
+    req.alg = alg;
 
     if (read_arg(argv[optind], &req.url) != 0
         || read_arg(argv[optind + 1], &req.body) != 0

@@ -1,0 +1,73 @@
+
+/*
+ * Copyright (C) ngx_twilio_guard authors
+ */
+
+
+#ifndef _NGX_HTTP_TWILIO_GUARD_MODULE_H_INCLUDED_
+#define _NGX_HTTP_TWILIO_GUARD_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_twilio_guard_core.h"
+
+
+#define NGX_HTTP_TWILIO_GUARD_PENDING  NGX_TWILIO_NREASONS
+
+
+typedef struct {
+    ngx_array_t                *cidrs;         /* of ngx_cidr_t */
+    ngx_uint_t                  deny;          /* unsigned deny:1; */
+} ngx_http_twilio_guard_rule_t;
+
+
+typedef struct {
+    ngx_str_t                   id;
+    ngx_twilio_key_t            key;
+} ngx_http_twilio_guard_shared_key_t;
+
+
+typedef struct {
+    ngx_flag_t                  enable;
+    ngx_flag_t                  https;
+    ngx_flag_t                  dry_run;
+    ngx_array_t                *keys;          /* of ngx_twilio_key_t */
+    ngx_array_t                *shared_keys;   /* of ..._shared_key_t */
+    ngx_array_t                *trusted;       /* of ngx_cidr_t */
+    ngx_array_t                *rules;         /* of ..._rule_t */
+    ngx_http_complex_value_t   *url;
+    size_t                      max_body;
+    ngx_uint_t                  reject_status;
+
+    /* where "twilio_guard on" was set, for errors found when merging */
+    ngx_str_t                   enable_file;
+    ngx_uint_t                  enable_line;
+} ngx_http_twilio_guard_loc_conf_t;
+
+
+typedef struct {
+    ngx_int_t                   status;
+    ngx_uint_t                  reason;
+
+    /* what was checked, for the variables */
+    ngx_str_t                   url;
+    ngx_str_t                   body;
+    ngx_str_t                   key_label;
+    unsigned                    form_params:1;  /* parameters in the body */
+    unsigned                    shared_key:1;
+} ngx_http_twilio_guard_ctx_t;
+
+
+void *ngx_http_twilio_guard_create_loc_conf(ngx_conf_t *cf);
+char *ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+
+
+extern ngx_command_t  ngx_http_twilio_guard_commands[];
+extern ngx_module_t   ngx_http_twilio_guard_module;
+
+
+#endif /* _NGX_HTTP_TWILIO_GUARD_MODULE_H_INCLUDED_ */
