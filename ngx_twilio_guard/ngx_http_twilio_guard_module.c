@@ -18,6 +18,9 @@
 
 
 static ngx_int_t ngx_http_twilio_guard_handler(ngx_http_request_t *r);
+static ngx_http_twilio_guard_ctx_t *ngx_http_twilio_guard_get_ctx(
+    ngx_http_request_t *r);
+static void ngx_http_twilio_guard_cleanup(void *data);
 static void ngx_http_twilio_guard_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_twilio_guard_check(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx);
@@ -138,8 +141,10 @@ static ngx_str_t  ngx_http_twilio_guard_account_sid =
  * (NGX_OK), or finalizes the request with the rejection status.
  *
  * Subrequests never get here: nginx skips the access phase for them.
- * An internal redirect clears the context, so a guarded location reached
- * that way checks the request again, with the body already read.
+ * The context outlives internal redirects (see get_ctx below), so the
+ * variables keep working after one; a guarded location reached that way
+ * with another configuration checks the request again, with the body
+ * already read.
  */
 
 static ngx_int_t
@@ -148,6 +153,7 @@ ngx_http_twilio_guard_handler(ngx_http_request_t *r)
     ngx_int_t                          rc;
     ngx_str_t                          sig, settings;
     ngx_uint_t                         n;
+    ngx_pool_cleanup_t                *cln;
     ngx_http_twilio_guard_ctx_t       *ctx;
     ngx_http_twilio_guard_loc_conf_t  *lcf;
 
@@ -157,21 +163,30 @@ ngx_http_twilio_guard_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_twilio_guard_module);
+    ctx = ngx_http_twilio_guard_get_ctx(r);
 
-    if (ctx) {
+    if (ctx && ctx->conf == lcf) {
         return ctx->status;
     }
 
-    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_twilio_guard_ctx_t));
     if (ctx == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        cln = ngx_pool_cleanup_add(r->pool,
+                                   sizeof(ngx_http_twilio_guard_ctx_t));
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        cln->handler = ngx_http_twilio_guard_cleanup;
+        ctx = cln->data;
+
+        ngx_http_set_ctx(r, ctx, ngx_http_twilio_guard_module);
     }
+
+    ngx_memzero(ctx, sizeof(ngx_http_twilio_guard_ctx_t));
 
     ctx->status = NGX_DONE;
     ctx->reason = NGX_HTTP_TWILIO_GUARD_PENDING;
-
-    ngx_http_set_ctx(r, ctx, ngx_http_twilio_guard_module);
+    ctx->conf = lcf;
 
     /* what can be decided before the body is read */
 
@@ -272,12 +287,49 @@ ngx_http_twilio_guard_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * An internal redirect zeroes the request's module contexts; like the
+ * realip module, find ours again through the pool cleanup it lives in.
+ * Subrequests share the pool, so they see the main request's verdict.
+ */
+
+static ngx_http_twilio_guard_ctx_t *
+ngx_http_twilio_guard_get_ctx(ngx_http_request_t *r)
+{
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_twilio_guard_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_twilio_guard_module);
+
+    if (ctx || !(r->internal || r->filter_finalize)) {
+        return ctx;
+    }
+
+    for (cln = r->pool->cleanup; cln; cln = cln->next) {
+        if (cln->handler == ngx_http_twilio_guard_cleanup) {
+            ctx = cln->data;
+            ngx_http_set_ctx(r, ctx, ngx_http_twilio_guard_module);
+            return ctx;
+        }
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_twilio_guard_cleanup(void *data)
+{
+    /* nothing to free: the cleanup only marks where the context is */
+}
+
+
 static void
 ngx_http_twilio_guard_body_handler(ngx_http_request_t *r)
 {
     ngx_http_twilio_guard_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_twilio_guard_module);
+    ctx = ngx_http_twilio_guard_get_ctx(r);
 
     ctx->status = ngx_http_twilio_guard_check(r, ctx);
 
@@ -1030,7 +1082,7 @@ ngx_http_twilio_guard_result_variable(ngx_http_request_t *r,
     const char                   *name;
     ngx_http_twilio_guard_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_twilio_guard_module);
+    ctx = ngx_http_twilio_guard_get_ctx(r);
 
     if (ctx == NULL || ctx->reason >= NGX_HTTP_TWILIO_GUARD_PENDING) {
         v->not_found = 1;
@@ -1055,7 +1107,7 @@ ngx_http_twilio_guard_token_variable(ngx_http_request_t *r,
 {
     ngx_http_twilio_guard_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_twilio_guard_module);
+    ctx = ngx_http_twilio_guard_get_ctx(r);
 
     if (ctx == NULL || ctx->reason != NGX_TWILIO_OK
         || ctx->key_label.len == 0)
@@ -1084,7 +1136,7 @@ ngx_http_twilio_guard_account_variable(ngx_http_request_t *r,
     ngx_str_t                     value;
     ngx_http_twilio_guard_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_twilio_guard_module);
+    ctx = ngx_http_twilio_guard_get_ctx(r);
 
     if (ctx == NULL || ctx->url.data == NULL) {
         v->not_found = 1;
@@ -1127,7 +1179,7 @@ ngx_http_twilio_guard_param_variable(ngx_http_request_t *r,
     ngx_str_t                     name, value;
     ngx_http_twilio_guard_ctx_t  *ctx;
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_twilio_guard_module);
+    ctx = ngx_http_twilio_guard_get_ctx(r);
 
     if (ctx == NULL || ctx->reason != NGX_TWILIO_OK) {
         v->not_found = 1;

@@ -52,6 +52,9 @@ typedef struct {
     ngx_int_t                   status;
     ngx_uint_t                  reason;
 
+    /* the configuration that decided; another one decides anew */
+    ngx_http_twilio_guard_loc_conf_t  *conf;
+
     /* what was checked, for the variables */
     ngx_str_t                   url;
     ngx_str_t                   body;
