@@ -283,10 +283,12 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     if (ngx_file_access(&fi) & (S_IROTH|S_IWOTH)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "%s file \"%V\" is accessible by others "
-                           "(mode %04o): make it readable only by its owner "
-                           "and nginx's group, e.g. \"chmod 640\"",
+                           "(mode 0%ui%ui%ui): make it readable only by its "
+                           "owner and nginx's group, e.g. \"chmod 640\"",
                            cmd->offset ? "shared key" : "token", &name,
-                           (unsigned) ngx_file_access(&fi));
+                           (ngx_uint_t) (ngx_file_access(&fi) >> 6) & 7,
+                           (ngx_uint_t) (ngx_file_access(&fi) >> 3) & 7,
+                           (ngx_uint_t) ngx_file_access(&fi) & 7);
         goto failed;
     }
 

@@ -22,6 +22,8 @@ static ngx_http_twilio_guard_ctx_t *ngx_http_twilio_guard_get_ctx(
     ngx_http_request_t *r);
 static void ngx_http_twilio_guard_cleanup(void *data);
 static void ngx_http_twilio_guard_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_twilio_guard_headers(ngx_http_request_t *r,
+    ngx_http_twilio_guard_loc_conf_t *lcf, ngx_http_twilio_guard_ctx_t *ctx);
 static ngx_int_t ngx_http_twilio_guard_check(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx);
 static ngx_int_t ngx_http_twilio_guard_address(ngx_http_request_t *r,
@@ -151,8 +153,6 @@ static ngx_int_t
 ngx_http_twilio_guard_handler(ngx_http_request_t *r)
 {
     ngx_int_t                          rc;
-    ngx_str_t                          sig, settings;
-    ngx_uint_t                         n;
     ngx_pool_cleanup_t                *cln;
     ngx_http_twilio_guard_ctx_t       *ctx;
     ngx_http_twilio_guard_loc_conf_t  *lcf;
@@ -188,7 +188,50 @@ ngx_http_twilio_guard_handler(ngx_http_request_t *r)
     ctx->reason = NGX_HTTP_TWILIO_GUARD_PENDING;
     ctx->conf = lcf;
 
-    /* what can be decided before the body is read */
+    rc = ngx_http_twilio_guard_headers(r, lcf, ctx);
+
+    if (rc != NGX_OK) {
+        /* a rejection, or NGX_DECLINED in a dry run */
+        ctx->status = rc;
+        return rc;
+    }
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_twilio_guard_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        /* nginx has logged why; the request ends with rc */
+        ctx->status = rc;
+
+        if (ctx->reason == NGX_HTTP_TWILIO_GUARD_PENDING) {
+            ctx->reason = NGX_TWILIO_BODY_UNAVAILABLE;
+        }
+
+        return rc;
+    }
+
+    ngx_http_finalize_request(r, NGX_DONE);
+
+    return NGX_DONE;
+}
+
+
+/*
+ * What can be decided before the body is read: the address, HTTPS, the
+ * signature headers and the announced body size.  Selects the keys.
+ * Returns NGX_OK to go on and read the body, a rejection status, or
+ * NGX_DECLINED where a dry run cannot check further.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_headers(ngx_http_request_t *r,
+    ngx_http_twilio_guard_loc_conf_t *lcf, ngx_http_twilio_guard_ctx_t *ctx)
+{
+    ngx_int_t                            rc;
+    ngx_str_t                            sig, settings;
+    ngx_uint_t                           i, n;
+    ngx_twilio_str_t                     key_id;
+    ngx_http_twilio_guard_shared_key_t  *sk;
 
     if (ngx_http_twilio_guard_address(r, lcf) != NGX_OK) {
         rc = ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_IP_DENIED,
@@ -218,72 +261,117 @@ ngx_http_twilio_guard_handler(ngx_http_request_t *r)
                                      &ngx_http_twilio_guard_signature_header,
                                      &sig);
     if (n == 0) {
-        rc = ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_NO_SIGNATURE,
-                                          lcf->reject_status,
-                                          "no X-Twilio-Signature header");
-        if (rc != NGX_DECLINED) {
-            return rc;
-        }
+        return ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_NO_SIGNATURE,
+                                            lcf->reject_status,
+                                            "no X-Twilio-Signature header");
     }
 
     if (n > 1) {
-        rc = ngx_http_twilio_guard_reject(r, ctx,
-                                          NGX_TWILIO_SIGNATURE_REPEATED,
-                                          lcf->reject_status,
-                                          "X-Twilio-Signature header sent "
-                                          "%ui times", n);
-        if (rc != NGX_DECLINED) {
-            return rc;
-        }
+        return ngx_http_twilio_guard_reject(r, ctx,
+                                            NGX_TWILIO_SIGNATURE_REPEATED,
+                                            lcf->reject_status,
+                                            "X-Twilio-Signature header sent "
+                                            "%ui times", n);
     }
 
-    if (ngx_http_twilio_guard_header(r,
+    n = ngx_http_twilio_guard_header(r,
                                      &ngx_http_twilio_guard_settings_header,
-                                     &settings)
-        > 1)
-    {
-        rc = ngx_http_twilio_guard_reject(r, ctx,
-                                          NGX_TWILIO_SETTINGS_MALFORMED,
-                                          lcf->reject_status,
-                                          "X-Twilio-Webhooks-Signature-"
-                                          "Settings header sent more than "
-                                          "once");
-        if (rc != NGX_DECLINED) {
-            return rc;
+                                     &settings);
+
+    if (n > 1) {
+        return ngx_http_twilio_guard_reject(r, ctx,
+                                            NGX_TWILIO_SETTINGS_MALFORMED,
+                                            lcf->reject_status,
+                                            "X-Twilio-Webhooks-Signature-"
+                                            "Settings header sent %ui times",
+                                            n);
+    }
+
+    if (n == 1) {
+
+        /* a shared key (Twilio Webhook Rules, public beta) */
+
+        rc = ngx_twilio_signature_settings(settings.data, settings.len,
+                                           &key_id);
+
+        if (rc == NGX_TWILIO_SETTINGS_MALFORMED) {
+            return ngx_http_twilio_guard_reject(r, ctx, rc,
+                                            lcf->reject_status,
+                                            "X-Twilio-Webhooks-Signature-"
+                                            "Settings \"%V\" is not "
+                                            "\"key=ID,algorithm=HMAC_SHA256\"",
+                                            &settings);
         }
+
+        if (rc == NGX_TWILIO_UNSUPPORTED_ALG) {
+            return ngx_http_twilio_guard_reject(r, ctx, rc,
+                                            lcf->reject_status,
+                                            "X-Twilio-Webhooks-Signature-"
+                                            "Settings \"%V\" names an "
+                                            "algorithm other than "
+                                            "HMAC_SHA256", &settings);
+        }
+
+        sk = lcf->shared_keys ? lcf->shared_keys->elts : NULL;
+
+        for (i = 0; sk && i < lcf->shared_keys->nelts; i++) {
+            if (sk[i].id.len == key_id.len
+                && ngx_strncmp(sk[i].id.data, key_id.data, key_id.len) == 0)
+            {
+                ctx->keys = &sk[i].key;
+                ctx->nkeys = 1;
+                ctx->key_label = sk[i].id;
+                ctx->shared_key = 1;
+                break;
+            }
+        }
+
+        if (ctx->keys == NULL) {
+            return ngx_http_twilio_guard_reject(r, ctx,
+                                            NGX_TWILIO_UNKNOWN_KEY,
+                                            lcf->reject_status,
+                                            "no twilio_guard_shared_key "
+                                            "with id \"%*s\"",
+                                            key_id.len, key_id.data);
+        }
+
+    } else if (lcf->keys) {
+        ctx->keys = lcf->keys->elts;
+        ctx->nkeys = lcf->keys->nelts;
+
+    } else {
+        return ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_BAD_SIGNATURE,
+                                            lcf->reject_status,
+                                            "no auth token here, only "
+                                            "shared-key signatures are "
+                                            "accepted");
+    }
+
+    if (!ngx_twilio_signature_wellformed(sig.data, sig.len,
+                                         ctx->shared_key
+                                         ? NGX_TWILIO_SHA256_B64_LEN
+                                         : NGX_TWILIO_SHA1_B64_LEN))
+    {
+        return ngx_http_twilio_guard_reject(r, ctx,
+                                            NGX_TWILIO_SIGNATURE_MALFORMED,
+                                            lcf->reject_status,
+                                            "X-Twilio-Signature is not a "
+                                            "base64 HMAC-%s (%uz bytes)",
+                                            ctx->shared_key ? "SHA256"
+                                                            : "SHA1",
+                                            sig.len);
     }
 
     if (r->headers_in.content_length_n > (off_t) lcf->max_body) {
-        rc = ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_BODY_TOO_LARGE,
-                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                          "body of %O bytes is larger than "
-                                          "twilio_guard_max_body %uz",
-                                          r->headers_in.content_length_n,
-                                          lcf->max_body);
-        if (rc != NGX_DECLINED) {
-            return rc;
-        }
+        return ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_BODY_TOO_LARGE,
+                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                            "body of %O bytes is larger "
+                                            "than twilio_guard_max_body %uz",
+                                            r->headers_in.content_length_n,
+                                            lcf->max_body);
     }
 
-    if (ctx->reason != NGX_HTTP_TWILIO_GUARD_PENDING) {
-        /* a dry run that would have rejected already: let it through */
-        ctx->status = NGX_DECLINED;
-        return NGX_DECLINED;
-    }
-
-    rc = ngx_http_read_client_request_body(r,
-                                           ngx_http_twilio_guard_body_handler);
-
-    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        /* nginx has logged why; the request ends with rc */
-        ctx->status = rc;
-        ctx->reason = NGX_TWILIO_BODY_UNAVAILABLE;
-        return rc;
-    }
-
-    ngx_http_finalize_request(r, NGX_DONE);
-
-    return NGX_DONE;
+    return NGX_OK;
 }
 
 
@@ -345,17 +433,14 @@ static ngx_int_t
 ngx_http_twilio_guard_check(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx)
 {
-    ngx_int_t                            rc;
-    ngx_str_t                            url, body, sig, settings;
-    ngx_uint_t                           i, nkeys;
-    ngx_twilio_str_t                     key_id;
-    ngx_twilio_key_t                    *keys;
-    ngx_twilio_result_t                  res;
-    ngx_twilio_request_t                 req;
-    ngx_http_twilio_guard_loc_conf_t    *lcf;
-    ngx_http_twilio_guard_shared_key_t  *sk;
+    ngx_int_t                          rc;
+    ngx_str_t                          url, body, sig;
+    ngx_twilio_str_t                   hex;
+    ngx_twilio_result_t                res;
+    ngx_twilio_request_t               req;
+    ngx_http_twilio_guard_loc_conf_t  *lcf;
 
-    lcf = ngx_http_get_module_loc_conf(r, ngx_http_twilio_guard_module);
+    lcf = ctx->conf;
 
     rc = ngx_http_twilio_guard_body(r, &body);
 
@@ -399,82 +484,14 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
     req.signature.data = sig.data;
     req.signature.len = sig.len;
     req.form = ngx_http_twilio_guard_is_form(r);
-    req.alg = NGX_TWILIO_HMAC_SHA1;
+    req.alg = ctx->shared_key ? NGX_TWILIO_HMAC_SHA256 : NGX_TWILIO_HMAC_SHA1;
 
     ctx->form_params = req.form
-                       && ngx_twilio_url_body_hash(url.data, url.len,
-                                                   &key_id)
+                       && ngx_twilio_url_body_hash(url.data, url.len, &hex)
                           == NGX_TWILIO_HASH_NONE;
 
-    keys = NULL;
-    nkeys = 0;
-
-    if (ngx_http_twilio_guard_header(r,
-                                     &ngx_http_twilio_guard_settings_header,
-                                     &settings))
-    {
-        /* a shared key (Twilio Webhook Rules, public beta) */
-
-        rc = ngx_twilio_signature_settings(settings.data, settings.len,
-                                           &key_id);
-
-        if (rc == NGX_TWILIO_SETTINGS_MALFORMED) {
-            return ngx_http_twilio_guard_reject(r, ctx, rc,
-                                            lcf->reject_status,
-                                            "X-Twilio-Webhooks-Signature-"
-                                            "Settings \"%V\" is not "
-                                            "\"key=ID,algorithm=HMAC_SHA256\"",
-                                            &settings);
-        }
-
-        if (rc == NGX_TWILIO_UNSUPPORTED_ALG) {
-            return ngx_http_twilio_guard_reject(r, ctx, rc,
-                                            lcf->reject_status,
-                                            "X-Twilio-Webhooks-Signature-"
-                                            "Settings \"%V\" names an "
-                                            "algorithm other than "
-                                            "HMAC_SHA256", &settings);
-        }
-
-        sk = lcf->shared_keys ? lcf->shared_keys->elts : NULL;
-
-        for (i = 0; lcf->shared_keys && i < lcf->shared_keys->nelts; i++) {
-            if (sk[i].id.len == key_id.len
-                && ngx_strncmp(sk[i].id.data, key_id.data, key_id.len) == 0)
-            {
-                keys = &sk[i].key;
-                nkeys = 1;
-                ctx->key_label = sk[i].id;
-                ctx->shared_key = 1;
-                break;
-            }
-        }
-
-        if (keys == NULL) {
-            return ngx_http_twilio_guard_reject(r, ctx,
-                                            NGX_TWILIO_UNKNOWN_KEY,
-                                            lcf->reject_status,
-                                            "no twilio_guard_shared_key "
-                                            "with id \"%*s\"",
-                                            key_id.len, key_id.data);
-        }
-
-        req.alg = NGX_TWILIO_HMAC_SHA256;
-
-    } else if (lcf->keys) {
-        keys = lcf->keys->elts;
-        nkeys = lcf->keys->nelts;
-
-    } else {
-        return ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_BAD_SIGNATURE,
-                                            lcf->reject_status,
-                                            "no auth token here, only "
-                                            "shared-key signatures are "
-                                            "accepted");
-    }
-
-    ngx_twilio_validate(&req, keys, nkeys, ngx_http_twilio_guard_alloc,
-                        r->pool, &res);
+    ngx_twilio_validate(&req, ctx->keys, ctx->nkeys,
+                        ngx_http_twilio_guard_alloc, r->pool, &res);
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twilio_guard: %s, url \"%V\", body %uz, %uz MACs",
@@ -495,18 +512,21 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
                                  - ctx->key_label.data;
         }
 
-        ctx->reason = NGX_TWILIO_OK;
-        return NGX_OK;
+        if (ctx->reason == NGX_HTTP_TWILIO_GUARD_PENDING) {
+            ctx->reason = NGX_TWILIO_OK;
+            return NGX_OK;
+        }
+
+        /* a dry run that failed an earlier check */
+        return NGX_DECLINED;
 
     case NGX_TWILIO_BAD_SIGNATURE:
-        ctx->key_label.len = 0;
-
         return ngx_http_twilio_guard_reject(r, ctx, res.reason,
                                             lcf->reject_status,
                                             "signature does not match url "
                                             "\"%V\" (with or without port) "
-                                            "under any of %ui %s",
-                                            &url, nkeys,
+                                            "under any of %uz %s",
+                                            &url, ctx->nkeys,
                                             ctx->shared_key ? "shared keys"
                                                             : "tokens");
 
@@ -536,15 +556,6 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
                                             lcf->reject_status,
                                             "no token for the request's "
                                             "AccountSid");
-
-    case NGX_TWILIO_NO_SIGNATURE:
-    case NGX_TWILIO_SIGNATURE_MALFORMED:
-        return ngx_http_twilio_guard_reject(r, ctx, res.reason,
-                                            lcf->reject_status,
-                                            "X-Twilio-Signature is not a "
-                                            "base64 HMAC-%s (%uz bytes)",
-                                            req.alg == NGX_TWILIO_HMAC_SHA256
-                                            ? "SHA256" : "SHA1", sig.len);
 
     default: /* NGX_TWILIO_ERROR */
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -55,6 +55,10 @@ typedef struct {
     /* the configuration that decided; another one decides anew */
     ngx_http_twilio_guard_loc_conf_t  *conf;
 
+    /* the keys that may have signed: auth tokens or one shared key */
+    ngx_twilio_key_t           *keys;
+    size_t                      nkeys;
+
     /* what was checked, for the variables */
     ngx_str_t                   url;
     ngx_str_t                   body;

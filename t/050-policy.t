@@ -1,0 +1,821 @@
+# vim:set ft= ts=4 sw=4 et:
+# The policy layer: HTTPS, trusted proxies with realip, IP rules, tokens
+# bound to accounts, shared keys, dry run, and the variables.
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::Nginx::Socket 'no_plan';
+use Twilio::Secrets;
+use Twilio::Sign;
+use Twilio::Backend;
+use Twilio::Request;
+use Twilio::Cert;
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+
+our $AC1 = 'AC0123456789abcdef0123456789abcdef';
+our $AC2 = 'AC11111111111111111111111111111111';
+our $AC3 = 'AC22222222222222222222222222222222';
+our $TOK1 = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+our $TOK2 = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+our $TOK3 = 'cccccccccccccccccccccccccccccccc';
+
+sub sms { my $sid = shift; "AccountSid=$sid&From=%2B14155550100&Body=Hi+there" }
+
+# a signature under the shared key KS0002 of TEST 12
+sub sk {
+    shared_key_signature("second-shared-secret-012345678",
+                         "https://example.com/sms", "a=1",
+                         "application/x-www-form-urlencoded");
+}
+
+# secret files: "--- user_files" cannot set the modes they need
+secret_file("t050-9-tokens", <<'_EOF_', 0600);
+AC0123456789abcdef0123456789abcdef aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+AC11111111111111111111111111111111 bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
+_EOF_
+secret_file("t050-10-tokens", <<'_EOF_', 0600);
+AC0123456789abcdef0123456789abcdef aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+# any other account, e.g. during a migration
+cccccccccccccccccccccccccccccccc
+_EOF_
+secret_file("t050-11-tokens", <<'_EOF_', 0600);
+AC0123456789abcdef0123456789abcdef aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+_EOF_
+secret_file("t050-12-keys", <<'_EOF_', 0600);
+# key id, secret
+KS0001 first-shared-secret-0123456789
+KS0002 second-shared-secret-012345678
+_EOF_
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: HTTPS is required by default
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1")
+--- error_code: 403
+--- error_log
+twilio_guard: rejected: not_https, request did not arrive over HTTPS (twilio_guard_https on)
+
+
+
+=== TEST 2: ... and met by a real TLS connection
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_TLS_PORT ssl;
+        ssl_certificate $TEST_NGINX_CERT_DIR/cert.pem;
+        ssl_certificate_key $TEST_NGINX_CERT_DIR/key.pem;
+
+        location /sms {
+            twilio_guard on;
+            twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+            add_header X-Result $twilio_guard_result;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+        }
+    }
+--- config
+    location /sms {
+        proxy_pass https://127.0.0.1:$TEST_NGINX_TLS_PORT;
+        proxy_set_header Host example.com;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://example.com/sms")
+--- error_code: 200
+--- response_headers
+X-Result: ok
+--- response_body_like
+^method: POST
+--- no_error_log
+[error]
+
+
+
+=== TEST 3a: a trusted proxy's X-Forwarded-Proto/-Host make the URL (1/3)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.0/8;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://hooks.example.com/sms",
+                headers => ["X-Forwarded-Proto" => "https",
+                            "X-Forwarded-Host" => "hooks.example.com"])
+--- error_code: 200
+
+
+
+=== TEST 3b: a trusted proxy's X-Forwarded-Proto/-Host make the URL (2/3)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.0/8;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://hooks.example.com:8443/sms",
+                headers => ["X-Forwarded-Proto" => "https, http",
+                            "X-Forwarded-Host" => "hooks.example.com",
+                            "X-Forwarded-Port" => "8443"])
+--- error_code: 200
+
+
+
+=== TEST 3c: a trusted proxy's X-Forwarded-Proto/-Host make the URL (3/3)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.0/8;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "http://hooks.example.com/sms",
+                headers => ["X-Forwarded-Proto" => "http",
+                            "X-Forwarded-Host" => "hooks.example.com"])
+--- error_code: 403
+--- error_log
+rejected: not_https
+
+
+
+=== TEST 4: forwarded headers from an untrusted peer are ignored
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 10.0.0.0/8;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://hooks.example.com/sms",
+               headers => ["X-Forwarded-Proto" => "https",
+                           "X-Forwarded-Host" => "hooks.example.com"])
+--- error_code: 403
+--- error_log
+twilio_guard: rejected: not_https
+
+
+
+=== TEST 5: with twilio_guard_https off, forwarded headers from an untrusted peer still do not change the URL
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://hooks.example.com/sms",
+               headers => ["X-Forwarded-Proto" => "https",
+                           "X-Forwarded-Host" => "hooks.example.com"])
+--- error_code: 403
+--- error_log
+signature does not match url "http://localhost/sms"
+
+
+
+=== TEST 6a: with realip, the client address is the real one, trust is the peer's (1/2)
+--- config
+    location /sms {
+        set_real_ip_from 127.0.0.1;
+        real_ip_header X-Forwarded-For;
+
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.1;
+        twilio_guard_allow 35.90.102.128/25;
+        twilio_guard_deny all;
+
+        add_header X-Client $remote_addr always;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://hooks.example.com/sms",
+                headers => ["X-Forwarded-For" => "35.90.102.200",
+                            "X-Forwarded-Proto" => "https",
+                            "X-Forwarded-Host" => "hooks.example.com"])
+--- error_code: 200
+--- response_headers eval
+"X-Client: 35.90.102.200\nX-Result: ok"
+
+
+
+=== TEST 6b: with realip, the client address is the real one, trust is the peer's (2/2)
+--- config
+    location /sms {
+        set_real_ip_from 127.0.0.1;
+        real_ip_header X-Forwarded-For;
+
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.1;
+        twilio_guard_allow 35.90.102.128/25;
+        twilio_guard_deny all;
+
+        add_header X-Client $remote_addr always;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://hooks.example.com/sms",
+                headers => ["X-Forwarded-For" => "203.0.113.7",
+                            "X-Forwarded-Proto" => "https",
+                            "X-Forwarded-Host" => "hooks.example.com"])
+--- error_code: 403
+--- response_headers eval
+"X-Client: 203.0.113.7\nX-Result: ip_denied"
+--- error_log
+twilio_guard: rejected: ip_denied, address 203.0.113.7 is denied by the twilio_guard_allow/deny rules
+
+
+
+=== TEST 7a: IPv6 rules, first match wins (1/4)
+--- config
+    location /sms {
+        set_real_ip_from 127.0.0.1;
+        real_ip_header X-Real-IP;
+
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        twilio_guard_deny 2001:db8::dead/128;
+        twilio_guard_allow 2001:db8::/32;
+        twilio_guard_allow 192.0.2.0/24;
+        twilio_guard_deny all;
+
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", headers => ["X-Real-IP" => "2001:db8::5"])
+--- error_code: 200
+
+
+
+=== TEST 7b: IPv6 rules, first match wins (2/4)
+--- config
+    location /sms {
+        set_real_ip_from 127.0.0.1;
+        real_ip_header X-Real-IP;
+
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        twilio_guard_deny 2001:db8::dead/128;
+        twilio_guard_allow 2001:db8::/32;
+        twilio_guard_allow 192.0.2.0/24;
+        twilio_guard_deny all;
+
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", headers => ["X-Real-IP" => "2001:db8::dead"])
+--- error_code: 403
+
+
+
+=== TEST 7c: IPv6 rules, first match wins (3/4)
+--- config
+    location /sms {
+        set_real_ip_from 127.0.0.1;
+        real_ip_header X-Real-IP;
+
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        twilio_guard_deny 2001:db8::dead/128;
+        twilio_guard_allow 2001:db8::/32;
+        twilio_guard_allow 192.0.2.0/24;
+        twilio_guard_deny all;
+
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", headers => ["X-Real-IP" => "2001:db9::1"])
+--- error_code: 403
+
+
+
+=== TEST 7d: IPv6 rules, first match wins (4/4)
+--- config
+    location /sms {
+        set_real_ip_from 127.0.0.1;
+        real_ip_header X-Real-IP;
+
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        twilio_guard_deny 2001:db8::dead/128;
+        twilio_guard_allow 2001:db8::/32;
+        twilio_guard_allow 192.0.2.0/24;
+        twilio_guard_deny all;
+
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", headers => ["X-Real-IP" => "192.0.2.9"])
+--- error_code: 200
+
+
+
+=== TEST 8: a denied address is rejected (before the body is read)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_deny 127.0.0.1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1")
+--- error_code: 403
+--- error_log
+twilio_guard: rejected: ip_denied
+
+
+
+=== TEST 9a: tokens bound to accounts (1/5)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-9-tokens;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        add_header X-Token $twilio_guard_token always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => ::sms($::AC1), token => $::TOK1)
+--- error_code: 200
+--- response_headers eval
+"X-Result: ok\nX-Account: $::AC1\nX-Token: 1"
+
+
+
+=== TEST 9b: tokens bound to accounts (2/5)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-9-tokens;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        add_header X-Token $twilio_guard_token always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => ::sms($::AC2), token => $::TOK2)
+--- error_code: 200
+--- response_headers eval
+"X-Result: ok\nX-Account: $::AC2\nX-Token: 2"
+
+
+
+=== TEST 9c: tokens bound to accounts (3/5)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-9-tokens;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        add_header X-Token $twilio_guard_token always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => ::sms($::AC1), token => $::TOK2)
+--- error_code: 403
+--- response_headers eval
+"X-Result: bad_signature\nX-Account: $::AC1\nX-Token: "
+
+
+
+=== TEST 9d: tokens bound to accounts (4/5)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-9-tokens;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        add_header X-Token $twilio_guard_token always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => ::sms($::AC3), token => $::TOK1)
+--- error_code: 403
+--- response_headers eval
+"X-Result: unknown_account\nX-Account: $::AC3"
+
+
+
+=== TEST 9e: tokens bound to accounts (5/5)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-9-tokens;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        add_header X-Token $twilio_guard_token always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "From=x", token => $::TOK1)
+--- error_code: 403
+--- response_headers eval
+"X-Result: unknown_account\nX-Account: "
+
+
+
+=== TEST 10a: bound and unbound tokens together; GET takes AccountSid from the query (1/4)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-10-tokens;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Token $twilio_guard_token always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => ::sms($::AC3), token => $::TOK3)
+--- error_code: 200
+--- response_headers eval
+"X-Token: 2"
+
+
+
+=== TEST 10b: bound and unbound tokens together; GET takes AccountSid from the query (2/4)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-10-tokens;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Token $twilio_guard_token always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => ::sms($::AC1), token => $::TOK1)
+--- error_code: 200
+--- response_headers eval
+"X-Token: 1"
+
+
+
+=== TEST 10c: bound and unbound tokens together; GET takes AccountSid from the query (3/4)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-10-tokens;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Token $twilio_guard_token always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(method => "GET", target => "/sms?AccountSid=$::AC1&x=1",
+                url => "https://example.com/sms?AccountSid=$::AC1&x=1",
+                token => $::TOK1)
+--- error_code: 200
+--- response_headers eval
+"X-Token: 1"
+
+
+
+=== TEST 10d: bound and unbound tokens together; GET takes AccountSid from the query (4/4)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-10-tokens;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Token $twilio_guard_token always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(method => "GET", target => "/sms?AccountSid=$::AC2&x=1",
+                url => "https://example.com/sms?AccountSid=$::AC2&x=1",
+                token => $::TOK1)
+--- error_code: 403
+--- response_headers eval
+"X-Token: "
+
+
+
+=== TEST 11a: tokens never reach the log, even at debug level (1/2)
+--- log_level: debug
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-11-tokens;
+        twilio_guard_shared_key K1 s3cr3tsh4r3dk3yv4lu3xxxxxxxxxxxx;
+        twilio_guard_url https://example.com/sms;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => ::sms($::AC1), token => $::TOK1)
+--- error_code: 200
+--- error_log
+twilio_guard: ok, url "https://example.com/sms"
+--- no_error_log
+9f86d081884c7d659a2feaa0c55ad015
+aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+s3cr3tsh4r3dk3yv4lu3
+
+
+
+=== TEST 11b: tokens never reach the log, even at debug level (2/2)
+--- log_level: debug
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-11-tokens;
+        twilio_guard_shared_key K1 s3cr3tsh4r3dk3yv4lu3xxxxxxxxxxxx;
+        twilio_guard_url https://example.com/sms;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => ::sms($::AC1), token => $::TOK2)
+--- error_code: 403
+--- error_log
+twilio_guard: rejected: bad_signature
+--- no_error_log
+9f86d081884c7d659a2feaa0c55ad015
+aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa
+s3cr3tsh4r3dk3yv4lu3
+
+
+
+=== TEST 12a: shared keys: the right key
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_shared_key_file $TEST_NGINX_SECRETS_DIR/t050-12-keys;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Token $twilio_guard_token always;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", sig => ::sk(),
+               headers => ["X-Twilio-Webhooks-Signature-Settings" => "key=KS0002,algorithm=HMAC_SHA256"])
+--- error_code: 200
+--- response_headers
+X-Token: KS0002
+X-Result: ok
+
+
+
+=== TEST 12b: shared keys: another key id
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_shared_key_file $TEST_NGINX_SECRETS_DIR/t050-12-keys;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Token $twilio_guard_token always;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", sig => ::sk(),
+               headers => ["X-Twilio-Webhooks-Signature-Settings" => "key=KS0001,algorithm=HMAC_SHA256"])
+--- error_code: 403
+--- response_headers
+X-Result: bad_signature
+
+
+
+=== TEST 12c: shared keys: an unknown key id
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_shared_key_file $TEST_NGINX_SECRETS_DIR/t050-12-keys;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Token $twilio_guard_token always;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", sig => ::sk(),
+               headers => ["X-Twilio-Webhooks-Signature-Settings" => "key=KS0009,algorithm=HMAC_SHA256"])
+--- error_code: 403
+--- response_headers
+X-Result: unknown_key
+
+
+
+=== TEST 12d: shared keys: another algorithm
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_shared_key_file $TEST_NGINX_SECRETS_DIR/t050-12-keys;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Token $twilio_guard_token always;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", sig => ::sk(),
+               headers => ["X-Twilio-Webhooks-Signature-Settings" => "key=KS0002,algorithm=HMAC_SHA512"])
+--- error_code: 403
+--- response_headers
+X-Result: unsupported_algorithm
+
+
+
+=== TEST 12e: shared keys: a malformed settings header
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_shared_key_file $TEST_NGINX_SECRETS_DIR/t050-12-keys;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Token $twilio_guard_token always;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", sig => ::sk(),
+               headers => ["X-Twilio-Webhooks-Signature-Settings" => "KS0002"])
+--- error_code: 403
+--- response_headers
+X-Result: signature_settings_malformed
+
+
+
+=== TEST 12f: shared keys: an auth-token signature with the settings header
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_shared_key_file $TEST_NGINX_SECRETS_DIR/t050-12-keys;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Token $twilio_guard_token always;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1",
+               headers => ["X-Twilio-Webhooks-Signature-Settings" => "key=KS0002,algorithm=HMAC_SHA256"])
+--- error_code: 403
+--- response_headers
+X-Result: signature_malformed
+
+
+
+=== TEST 12g: shared keys: no settings header: the auth tokens apply
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_shared_key_file $TEST_NGINX_SECRETS_DIR/t050-12-keys;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Token $twilio_guard_token always;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1")
+--- error_code: 200
+--- response_headers
+X-Token: 1
+X-Result: ok
+
+
+
+=== TEST 13: dry run checks and logs, rejects nothing
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_dry_run on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", token => "wrong")
+--- error_code: 200
+--- response_headers
+X-Result: not_https
+--- response_body_like
+^method: POST
+--- error_log
+twilio_guard: dry run, would reject: not_https
+twilio_guard: dry run, would reject: bad_signature
+--- no_error_log
+[error]
+
+
+
+=== TEST 14a: $twilio_param_NAME: decoded parameters of a request that passed (1/2)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        add_header X-From "[$twilio_param_From]" always;
+        add_header X-Body "[$twilio_param_body]" always;
+        add_header X-None "[$twilio_param_Nope]" always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => ::sms($::AC1))
+--- error_code: 200
+--- response_headers eval
+"X-From: [+14155550100]\nX-Body: [Hi there]\nX-None: []"
+
+
+
+=== TEST 14b: $twilio_param_NAME: decoded parameters of a request that passed (2/2)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        add_header X-From "[$twilio_param_From]" always;
+        add_header X-Body "[$twilio_param_body]" always;
+        add_header X-None "[$twilio_param_Nope]" always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => ::sms($::AC1), sig => undef)
+--- error_code: 403
+--- response_headers eval
+"X-From: []\nX-Body: []"
+
+
+
+=== TEST 15: $twilio_param_NAME in limit_req_zone: per-sender rate limits
+--- http_config
+    limit_req_zone $twilio_param_From zone=sender:1m rate=1r/m;
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+
+        # limit_req runs before the access phase: hand validated requests
+        # to a location that limits them
+        try_files /.validated @app;
+    }
+    location @app {
+        limit_req zone=sender;
+        add_header X-From $twilio_param_From always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- request eval
+["POST /sms\nFrom=%2B1&Body=a", "POST /sms\nFrom=%2B1&Body=b",
+ "POST /sms\nFrom=%2B2&Body=c", "POST /sms\nFrom=%2B3&Body=d"]
+--- more_headers eval
+[map { "Content-Type: application/x-www-form-urlencoded\n"
+       . "X-Twilio-Signature: " . signature_for(body => $_) }
+ "From=%2B1&Body=a", "From=%2B1&Body=b", "From=%2B2&Body=c", "From=x"]
+--- error_code eval
+[200, 503, 200, 403]
+--- response_headers eval
+["X-From: +1", "X-From: +1", "X-From: +2", "X-From: "]
