@@ -74,7 +74,14 @@ sub status {
     return ($code // "no response") . (defined $tok ? " token=$tok" : '');
 }
 
-sub ngx { system($nginx, '-p', "$root/", '-c', 'conf/nginx.conf', @_) == 0 }
+# nginx -s prints a notice on stderr; keep the test output clean
+sub ngx {
+    open my $save, '>&', \*STDERR or die $!;
+    open STDERR, '>>', "$root/logs/signal.log" or die $!;
+    my $rc = system($nginx, '-p', "$root/", '-c', 'conf/nginx.conf', @_);
+    open STDERR, '>&', $save or die $!;
+    return $rc == 0;
+}
 
 sub reload_and_wait {
     open my $p, '<', "$root/logs/nginx.pid" or die $!;
