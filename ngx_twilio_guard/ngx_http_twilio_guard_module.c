@@ -603,6 +603,9 @@ ngx_http_twilio_guard_trusted(ngx_http_request_t *r,
 {
     ngx_addr_t                  addr;
     ngx_http_variable_value_t  *vv;
+#if (NGX_HAVE_UNIX_DOMAIN)
+    struct sockaddr             sa;
+#endif
 
     if (lcf->trusted == NULL) {
         return 0;
@@ -624,8 +627,6 @@ ngx_http_twilio_guard_trusted(ngx_http_request_t *r,
 
 #if (NGX_HAVE_UNIX_DOMAIN)
     if (vv->len == 5 && ngx_strncmp(vv->data, "unix:", 5) == 0) {
-        struct sockaddr  sa;
-
         ngx_memzero(&sa, sizeof(struct sockaddr));
         sa.sa_family = AF_UNIX;
 

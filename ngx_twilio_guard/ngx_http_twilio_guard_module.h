@@ -49,22 +49,22 @@ typedef struct {
 
 
 typedef struct {
-    ngx_int_t                   status;
-    ngx_uint_t                  reason;
+    ngx_int_t                           status;
+    ngx_uint_t                          reason;
 
     /* the configuration that decided; another one decides anew */
-    ngx_http_twilio_guard_loc_conf_t  *conf;
+    ngx_http_twilio_guard_loc_conf_t   *conf;
 
     /* the keys that may have signed: auth tokens or one shared key */
-    ngx_twilio_key_t           *keys;
-    size_t                      nkeys;
+    ngx_twilio_key_t                   *keys;
+    size_t                              nkeys;
 
     /* what was checked, for the variables */
-    ngx_str_t                   url;
-    ngx_str_t                   body;
-    ngx_str_t                   key_label;
-    unsigned                    form_params:1;  /* parameters in the body */
-    unsigned                    shared_key:1;
+    ngx_str_t                           url;
+    ngx_str_t                           body;
+    ngx_str_t                           key_label;
+    unsigned                            form_params:1;
+    unsigned                            shared_key:1;
 } ngx_http_twilio_guard_ctx_t;
 
 
