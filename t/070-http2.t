@@ -127,7 +127,8 @@ qr/^sha256: $sha$/m
     }
 --- request eval
 (my $t = $::JURL) =~ s{^https://example\.com}{};
-"POST $t\n$::JSON "
+(my $body = $::JSON) =~ s/"n":1/"n":2/;
+"POST $t\n$body"
 --- more_headers eval
 "Content-Type: application/json
 X-Twilio-Signature: " . signature_for(url => $::JURL, body => $::JSON,
