@@ -15,9 +15,9 @@
 
 
 typedef struct {
-    ngx_conf_t                 *cf;
-    ngx_http_twilio_guard_loc_conf_t  *lcf;
-    ngx_str_t                  *file;
+    ngx_conf_t                         *cf;
+    ngx_http_twilio_guard_loc_conf_t   *lcf;
+    ngx_uint_t                          shared;  /* unsigned shared:1; */
 } ngx_http_twilio_guard_file_ctx_t;
 
 
@@ -44,10 +44,8 @@ static ngx_int_t ngx_http_twilio_guard_add_shared_key(ngx_conf_t *cf,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *id, ngx_str_t *secret);
 static ngx_twilio_mac_t *ngx_http_twilio_guard_mac(ngx_conf_t *cf,
     ngx_int_t alg, ngx_str_t *secret);
-static int ngx_http_twilio_guard_file_token(void *data,
-    ngx_twilio_str_t *account_sid, ngx_twilio_str_t *token, size_t line);
-static int ngx_http_twilio_guard_file_shared_key(void *data,
-    ngx_twilio_str_t *id, ngx_twilio_str_t *secret, size_t line);
+static int ngx_http_twilio_guard_file_entry(void *data,
+    ngx_twilio_str_t *first, ngx_twilio_str_t *second, size_t line);
 static void ngx_http_twilio_guard_mac_cleanup(void *data);
 
 
@@ -316,15 +314,15 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     fctx.cf = cf;
     fctx.lcf = lcf;
-    fctx.file = &name;
+    fctx.shared = cmd->offset;
 
     if (cmd->offset) {
         rc = ngx_twilio_shared_keys_parse(buf, n,
-                                          ngx_http_twilio_guard_file_shared_key,
+                                          ngx_http_twilio_guard_file_entry,
                                           &fctx, &line, &err);
 
     } else {
-        rc = ngx_twilio_tokens_parse(buf, n, ngx_http_twilio_guard_file_token,
+        rc = ngx_twilio_tokens_parse(buf, n, ngx_http_twilio_guard_file_entry,
                                      &fctx, &line, &err);
     }
 
@@ -368,39 +366,34 @@ failed:
 }
 
 
+/*
+ * One entry of a secret file: (account SID or empty, token), or with
+ * fctx->shared (key id, secret).
+ */
+
 static int
-ngx_http_twilio_guard_file_token(void *data, ngx_twilio_str_t *account_sid,
-    ngx_twilio_str_t *token, size_t line)
+ngx_http_twilio_guard_file_entry(void *data, ngx_twilio_str_t *first,
+    ngx_twilio_str_t *second, size_t line)
 {
     ngx_http_twilio_guard_file_ctx_t *fctx = data;
 
-    ngx_str_t  sid, tok;
+    ngx_int_t  rc;
+    ngx_str_t  one, two;
 
-    sid.data = account_sid->data;
-    sid.len = account_sid->len;
-    tok.data = token->data;
-    tok.len = token->len;
+    one.data = first->data;
+    one.len = first->len;
+    two.data = second->data;
+    two.len = second->len;
 
-    return ngx_http_twilio_guard_add_token(fctx->cf, fctx->lcf, &sid, &tok)
-           == NGX_OK ? 0 : -1;
-}
+    if (fctx->shared) {
+        rc = ngx_http_twilio_guard_add_shared_key(fctx->cf, fctx->lcf, &one,
+                                                  &two);
 
+    } else {
+        rc = ngx_http_twilio_guard_add_token(fctx->cf, fctx->lcf, &one, &two);
+    }
 
-static int
-ngx_http_twilio_guard_file_shared_key(void *data, ngx_twilio_str_t *id,
-    ngx_twilio_str_t *secret, size_t line)
-{
-    ngx_http_twilio_guard_file_ctx_t *fctx = data;
-
-    ngx_str_t  i, s;
-
-    i.data = id->data;
-    i.len = id->len;
-    s.data = secret->data;
-    s.len = secret->len;
-
-    return ngx_http_twilio_guard_add_shared_key(fctx->cf, fctx->lcf, &i, &s)
-           == NGX_OK ? 0 : -1;
+    return rc == NGX_OK ? 0 : -1;
 }
 
 

@@ -48,6 +48,8 @@ static void *ngx_http_twilio_guard_alloc(void *pool, size_t size);
 
 static ngx_int_t ngx_http_twilio_guard_param(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx, ngx_str_t *name, ngx_str_t *value);
+static void ngx_http_twilio_guard_set_value(ngx_http_variable_value_t *v,
+    u_char *data, size_t len);
 static ngx_int_t ngx_http_twilio_guard_result_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_twilio_guard_token_variable(ngx_http_request_t *r,
@@ -1087,6 +1089,18 @@ ngx_http_twilio_guard_param(ngx_http_request_t *r,
 }
 
 
+static void
+ngx_http_twilio_guard_set_value(ngx_http_variable_value_t *v, u_char *data,
+    size_t len)
+{
+    v->data = data;
+    v->len = len;
+    v->valid = 1;
+    v->no_cacheable = 0;
+    v->not_found = 0;
+}
+
+
 static ngx_int_t
 ngx_http_twilio_guard_result_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
@@ -1103,11 +1117,7 @@ ngx_http_twilio_guard_result_variable(ngx_http_request_t *r,
 
     name = ngx_twilio_reason_names[ctx->reason];
 
-    v->data = (u_char *) name;
-    v->len = ngx_strlen(name);
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    ngx_http_twilio_guard_set_value(v, (u_char *) name, ngx_strlen(name));
 
     return NGX_OK;
 }
@@ -1128,11 +1138,8 @@ ngx_http_twilio_guard_token_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->data = ctx->key_label.data;
-    v->len = ctx->key_label.len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    ngx_http_twilio_guard_set_value(v, ctx->key_label.data,
+                                    ctx->key_label.len);
 
     return NGX_OK;
 }
@@ -1169,11 +1176,7 @@ ngx_http_twilio_guard_account_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->data = value.data;
-    v->len = value.len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    ngx_http_twilio_guard_set_value(v, value.data, value.len);
 
     return NGX_OK;
 }
@@ -1212,11 +1215,7 @@ ngx_http_twilio_guard_param_variable(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    v->data = value.data;
-    v->len = value.len;
-    v->valid = 1;
-    v->no_cacheable = 0;
-    v->not_found = 0;
+    ngx_http_twilio_guard_set_value(v, value.data, value.len);
 
     return NGX_OK;
 }
