@@ -24,6 +24,7 @@ $ENV{TNX_HAVE_CERT} = $HaveCert;
 # Used by skip_eval below (evaluated after run_tests() learnt the version).
 sub real_http2_directive_broken {
     my $util = $INC{'Test/Nginx/Util.pm'} or return 0;    # the shim is fine
+    no warnings 'once';
     my $v = $Test::Nginx::Util::NginxVersion or return 0;
     return 0 unless $v >= 1.019009 && $v < 1.025001;
     open my $fh, '<', $util or return 0;
