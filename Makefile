@@ -19,7 +19,7 @@ CORE      := ngx_twilio_guard/ngx_twilio_guard_core.c
 CORE_DEPS := $(CORE) ngx_twilio_guard/ngx_twilio_guard_core.h
 UNIT_CC   := $(CC) -std=gnu99 -Wall -Wextra -Werror -g -Ingx_twilio_guard
 
-.PHONY: all module deps unit test demo demo-stop clean
+.PHONY: all module deps unit test test-valgrind demo demo-stop clean
 
 all: module
 
@@ -57,6 +57,15 @@ test: module unit
 	@util/deps test
 	util/gen-vector-tests --check
 	perl util/tnx/run-tests
+
+# the suite with nginx under valgrind's memcheck (single process, slow);
+# VALGRIND_TESTS narrows it, e.g. VALGRIND_TESTS=t/020-basic.t
+VALGRIND_TESTS ?=
+
+test-valgrind: module unit
+	@util/deps test
+	@command -v valgrind >/dev/null || util/deps valgrind
+	TEST_NGINX_USE_VALGRIND=1 perl util/tnx/run-tests $(VALGRIND_TESTS)
 
 demo: module
 	@util/deps demo
