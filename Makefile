@@ -19,7 +19,8 @@ CORE      := ngx_twilio_guard/ngx_twilio_guard_core.c
 CORE_DEPS := $(CORE) ngx_twilio_guard/ngx_twilio_guard_core.h
 UNIT_CC   := $(CC) -std=gnu99 -Wall -Wextra -Werror -g -Ingx_twilio_guard
 
-.PHONY: all module deps unit test test-valgrind demo demo-stop clean
+.PHONY: all module deps unit test test-valgrind stress stress-quick demo \
+	demo-stop clean
 
 all: module
 
@@ -66,6 +67,15 @@ test-valgrind: module unit
 	@util/deps test
 	@command -v valgrind >/dev/null || util/deps valgrind
 	TEST_NGINX_USE_VALGRIND=1 perl util/tnx/run-tests $(VALGRIND_TESTS)
+
+# load with reloads, body integrity at scale, worker memory (util/stress/)
+stress: module
+	@util/deps stress
+	util/stress/run-all
+
+stress-quick: module
+	@util/deps stress
+	STRESS_QUICK=1 util/stress/run-all
 
 demo: module
 	@util/deps demo
