@@ -25,6 +25,13 @@
 #include "ngx_twilio_guard_core.h"
 
 
+#define ngx_twilio_b64(c)                                                     \
+    (((c) >= 'A' && (c) <= 'Z') ? (c) - 'A'                                   \
+     : ((c) >= 'a' && (c) <= 'z') ? (c) - 'a' + 26                            \
+     : ((c) >= '0' && (c) <= '9') ? (c) - '0' + 52                            \
+     : (c) == '+' ? 62 : (c) == '/' ? 63 : -1)
+
+
 #define ngx_twilio_hex(c)                                                     \
     (((c) >= '0' && (c) <= '9') ? (c) - '0'                                   \
      : (((c) | 0x20) >= 'a' && ((c) | 0x20) <= 'f') ? ((c) | 0x20) - 'a' + 10 \
@@ -580,6 +587,11 @@ ngx_twilio_url_toggle_port(const u_char *url, size_t len, u_char *out,
         }
     }
 
+    if (colon == host) {
+        /* a port but no host name: nothing to toggle back to */
+        return -1;
+    }
+
     if (colon < end) {
 
         if (*colon != ':') {
@@ -806,27 +818,30 @@ ngx_twilio_mac_sign(ngx_twilio_mac_t *m, const ngx_twilio_str_t *parts,
 
 
 /*
- * Standard base64 with padding of a MAC of the expected encoded length.
+ * Canonical standard base64 with padding of a MAC of the expected encoded
+ * length: the unused low bits of the last character must be zero, so each
+ * MAC has exactly one well-formed encoding.
  */
 
 int
 ngx_twilio_signature_wellformed(const u_char *sig, size_t len, size_t expect)
 {
-    size_t  i, pad;
+    int     v;
+    size_t  i, pad, bits;
 
-    if (len != expect || len % 4 != 0) {
+    if (len != expect || len == 0 || len % 4 != 0) {
         return 0;
     }
 
     pad = (expect == NGX_TWILIO_SHA1_B64_LEN
            || expect == NGX_TWILIO_SHA256_B64_LEN) ? 1 : 0;
 
+    v = 0;
+
     for (i = 0; i < len - pad; i++) {
-        if (!((sig[i] >= 'A' && sig[i] <= 'Z')
-              || (sig[i] >= 'a' && sig[i] <= 'z')
-              || (sig[i] >= '0' && sig[i] <= '9')
-              || sig[i] == '+' || sig[i] == '/'))
-        {
+        v = ngx_twilio_b64(sig[i]);
+
+        if (v < 0) {
             return 0;
         }
     }
@@ -837,7 +852,11 @@ ngx_twilio_signature_wellformed(const u_char *sig, size_t len, size_t expect)
         }
     }
 
-    return 1;
+    /* the bits the last character holds beyond the MAC's bytes */
+
+    bits = (len - pad) * 6 - ((len / 4) * 3 - pad) * 8;
+
+    return (v & ((1 << bits) - 1)) == 0;
 }
 
 

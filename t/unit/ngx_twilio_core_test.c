@@ -271,6 +271,9 @@ main(void)
     ok(strcmp(toggle("ftp://a.com/"), "(none)") == 0, "unknown scheme");
     ok(strcmp(toggle("/relative"), "(none)") == 0, "no scheme");
     ok(strcmp(toggle("https:///x"), "(none)") == 0, "empty host");
+    ok(strcmp(toggle("http://:80"), "(none)") == 0, "port without a host");
+    ok(strcmp(toggle("https://u@:443/x"), "(none)") == 0,
+       "userinfo, port, no host");
 
     {
         const char  *urls[] = {
@@ -333,6 +336,15 @@ main(void)
     ok(!ngx_twilio_signature_wellformed((u_char *) "GvWf1cFY/Q7PnoempGyD5oXAez==",
                                         28, NGX_TWILIO_SHA1_B64_LEN),
        "wrong padding rejected");
+    ok(!ngx_twilio_signature_wellformed((u_char *) "GvWf1cFY/Q7PnoempGyD5oXAezd=",
+                                        28, NGX_TWILIO_SHA1_B64_LEN),
+       "non-canonical last character rejected");
+    ok(ngx_twilio_signature_wellformed(
+           (u_char *) "OJ/3Q1xtDoVRt+2kfgM5hmVQ2ZvHLRq9pIWoOy7yWdw=", 44,
+           NGX_TWILIO_SHA256_B64_LEN), "44-char base64 accepted");
+    ok(!ngx_twilio_signature_wellformed(
+           (u_char *) "OJ/3Q1xtDoVRt+2kfgM5hmVQ2ZvHLRq9pIWoOy7yWdx=", 44,
+           NGX_TWILIO_SHA256_B64_LEN), "non-canonical 44-char rejected");
     ok(!ngx_twilio_signature_wellformed((u_char *) "GvWf1cFY-Q7PnoempGyD5oXAezc=",
                                         28, NGX_TWILIO_SHA1_B64_LEN),
        "base64url alphabet rejected");
