@@ -94,6 +94,10 @@ ngx_twilio_unescape(u_char *dst, const u_char *src, size_t len)
     u_char       *d;
     const u_char *p, *last;
 
+    if (len == 0) {
+        return 0;
+    }
+
     d = dst;
     last = src + len;
 
@@ -128,6 +132,11 @@ ngx_twilio_form_count(const u_char *body, size_t len)
     size_t         n;
     const u_char  *p, *last, *amp;
 
+    if (len == 0) {
+        /* an empty body may come as NULL: no arithmetic on it */
+        return 0;
+    }
+
     n = 0;
     p = body;
     last = body + len;
@@ -161,6 +170,10 @@ ngx_twilio_form_parse(const u_char *body, size_t len,
 {
     size_t         n;
     const u_char  *p, *last, *amp, *eq;
+
+    if (len == 0) {
+        return 0;
+    }
 
     n = 0;
     p = body;
@@ -513,6 +526,10 @@ int
 ngx_twilio_form_param(const u_char *form, size_t len, const char *name,
     ngx_twilio_str_t *raw)
 {
+    if (len == 0) {
+        return 0;
+    }
+
     return ngx_twilio_find_param(form, form + len, name, raw) != NULL;
 }
 

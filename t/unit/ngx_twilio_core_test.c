@@ -105,7 +105,7 @@ validate(const char *token, const char *url, const char *body, int form,
     req.url.data = (u_char *) url;
     req.url.len = strlen(url);
     req.body.data = (u_char *) body;
-    req.body.len = strlen(body);
+    req.body.len = body ? strlen(body) : 0;
     req.signature.data = (u_char *) sig;
     req.signature.len = strlen(sig);
     req.form = form;
@@ -202,6 +202,10 @@ main(void)
     ok(ngx_twilio_form_count((u_char *) "&&a=1&&b&", 9) == 2,
        "empty segments skipped");
     ok(ngx_twilio_form_count((u_char *) "", 0) == 0, "empty body");
+    ok(ngx_twilio_form_count(NULL, 0) == 0, "empty body as NULL");
+    ok(ngx_twilio_form_parse(NULL, 0, NULL, NULL) == 0,
+       "empty body as NULL parses to nothing");
+    ok(ngx_twilio_unescape(buf, NULL, 0) == 0, "nothing to unescape");
 
     /* canonical string */
 
@@ -324,6 +328,8 @@ main(void)
     ok(ngx_twilio_form_param((u_char *) "a=1&AccountSid=AC%31&b", 22,
                              "AccountSid", &raw)
        && str_is(&raw, "AC%31"), "raw parameter lookup");
+    ok(!ngx_twilio_form_param(NULL, 0, "AccountSid", &raw),
+       "no parameter in an empty (NULL) body");
 
     /* signature header syntax */
 
@@ -377,6 +383,8 @@ main(void)
               "body_unsigned") == 0, "same body not declared a form");
     ok(strcmp(validate("12345", url, "", 1, "GvWf1cFY/Q7PnoempGyD5oXAezc="),
               "bad_signature") == 0, "body dropped");
+    ok(strcmp(validate("12345", url, NULL, 1, "GvWf1cFY/Q7PnoempGyD5oXAezc="),
+              "bad_signature") == 0, "no body buffer at all (NULL, 0)");
     ok(strcmp(validate("12345", url, body, 1, ""), "no_signature") == 0,
        "no signature");
     ok(strcmp(validate("12345", url, body, 1, "GvWf1cFY/Q7PnoempGyD5oXAez"),
