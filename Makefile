@@ -4,6 +4,13 @@ SHELL := /bin/bash
 #   make            build build/ngx_http_twilio_guard_module.so
 #   make test       run the whole test suite (t/*.t)
 #   make demo       start a guarded nginx and show a signed and a forged call
+#
+# and (docs/testing.md, docs/benchmarks.md):
+#   make test-asan      the suite against an ASan + UBSan build of nginx
+#   make test-valgrind  the suite with nginx under valgrind's memcheck
+#   make fuzz           libFuzzer on the pure core, FUZZ_SECONDS per target
+#   make stress         reloads under load, body integrity, worker memory
+#   make bench          the guard next to nginx, Lua and app validators
 
 REPO      := $(abspath .)
 BUILD     := $(REPO)/build
@@ -19,8 +26,8 @@ CORE      := ngx_twilio_guard/ngx_twilio_guard_core.c
 CORE_DEPS := $(CORE) ngx_twilio_guard/ngx_twilio_guard_core.h
 UNIT_CC   := $(CC) -std=gnu99 -Wall -Wextra -Werror -g -Ingx_twilio_guard
 
-.PHONY: all module deps unit test test-valgrind stress stress-quick demo \
-	demo-stop clean
+.PHONY: all module deps unit test test-asan test-valgrind fuzz fuzz-smoke \
+	stress stress-quick bench bench-quick demo demo-stop clean
 
 all: module
 
@@ -68,6 +75,22 @@ test-valgrind: module unit
 	@command -v valgrind >/dev/null || util/deps valgrind
 	TEST_NGINX_USE_VALGRIND=1 perl util/tnx/run-tests $(VALGRIND_TESTS)
 
+# the suite against nginx built from Debian's source with ASan + UBSan
+# (util/asan/run: installs clang, fetches the source, builds in build/asan)
+test-asan:
+	util/asan/run
+
+# libFuzzer targets of the pure core (util/fuzz/); FUZZ_SECONDS each
+FUZZ_SECONDS ?= 60
+
+fuzz:
+	@util/deps fuzz
+	FUZZ_SECONDS=$(FUZZ_SECONDS) util/fuzz/run
+
+fuzz-smoke:
+	@util/deps fuzz
+	util/fuzz/run --smoke
+
 # load with reloads, body integrity at scale, worker memory (util/stress/)
 stress: module
 	@util/deps stress
@@ -76,6 +99,14 @@ stress: module
 stress-quick: module
 	@util/deps stress
 	STRESS_QUICK=1 util/stress/run-all
+
+# throughput and latency next to a plain proxy, return 403, a Lua
+# validator, Express and gunicorn apps; callgrind figures of the core
+bench:
+	util/bench/run
+
+bench-quick:
+	BENCH_QUICK=1 util/bench/run
 
 demo: module
 	@util/deps demo
