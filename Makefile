@@ -49,12 +49,20 @@ $(MODULE): $(BUILD)/nginx/Makefile $(SOURCES)
 	cp $(BUILD)/nginx/ngx_http_twilio_guard_module.so $@
 
 # the pure core alone, with sanitizers, for unit tests and tools
-unit: $(BUILD)/unit/core_test $(BUILD)/unit/ngx_twilio_validate
+unit: $(BUILD)/unit/core_test $(BUILD)/unit/core_test_scalar \
+	$(BUILD)/unit/ngx_twilio_validate
 
 $(BUILD)/unit/core_test: t/unit/ngx_twilio_core_test.c $(CORE_DEPS) | deps
 	@mkdir -p $(@D)
 	$(UNIT_CC) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -o $@ $< $(CORE) -lcrypto
+
+# the same without the SSE2 code paths, as on other CPUs
+$(BUILD)/unit/core_test_scalar: t/unit/ngx_twilio_core_test.c $(CORE_DEPS) \
+		| deps
+	@mkdir -p $(@D)
+	$(UNIT_CC) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	    -DNGX_TWILIO_NO_SIMD -o $@ $< $(CORE) -lcrypto
 
 $(BUILD)/unit/ngx_twilio_validate: t/unit/ngx_twilio_validate.c $(CORE_DEPS) \
 		| deps

@@ -7,6 +7,7 @@
  */
 
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -25,17 +26,57 @@
 #include "ngx_twilio_guard_core.h"
 
 
-#define ngx_twilio_b64(c)                                                     \
-    (((c) >= 'A' && (c) <= 'Z') ? (c) - 'A'                                   \
-     : ((c) >= 'a' && (c) <= 'z') ? (c) - 'a' + 26                            \
-     : ((c) >= '0' && (c) <= '9') ? (c) - '0' + 52                            \
-     : (c) == '+' ? 62 : (c) == '/' ? 63 : -1)
+/* SSE2 is part of x86-64; NGX_TWILIO_NO_SIMD builds the portable code */
+
+#if (defined __SSE2__ && !defined NGX_TWILIO_NO_SIMD)
+#include <emmintrin.h>
+#define NGX_TWILIO_SSE2  1
+#else
+#define NGX_TWILIO_SSE2  0
+#endif
+
+
+/* the value of a standard base64 character, or -1 */
+
+static const signed char  ngx_twilio_b64[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, -1, -1, 63,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1,
+    -1,  0,  1,  2,  3,  4,  5,  6,  7,  8,  9, 10, 11, 12, 13, 14,
+    15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, -1,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40,
+    41, 42, 43, 44, 45, 46, 47, 48, 49, 50, 51, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1
+};
 
 
 #define ngx_twilio_hex(c)                                                     \
     (((c) >= '0' && (c) <= '9') ? (c) - '0'                                   \
      : (((c) | 0x20) >= 'a' && ((c) | 0x20) <= 'f') ? ((c) | 0x20) - 'a' + 10 \
      : -1)
+
+
+/*
+ * A word at a time: whether any byte of the 64-bit w is zero, or equals
+ * c, or has its high bit set.  Exact, whatever the byte order.
+ */
+
+#define NGX_TWILIO_ONES   0x0101010101010101ULL
+#define NGX_TWILIO_HIGHS  0x8080808080808080ULL
+
+#define ngx_twilio_has_zero(w)                                                \
+    (((w) - NGX_TWILIO_ONES) & ~(w) & NGX_TWILIO_HIGHS)
+
+#define ngx_twilio_has_byte(w, c)                                             \
+    ngx_twilio_has_zero((w) ^ (NGX_TWILIO_ONES * (c)))
 
 
 struct ngx_twilio_mac_s {
@@ -55,7 +96,9 @@ static int ngx_twilio_cmp_str_utf16(const ngx_twilio_str_t *a,
     const ngx_twilio_str_t *b);
 static const u_char *ngx_twilio_utf16_next(const u_char *p,
     const u_char *last, unsigned *unit, unsigned *pending);
-static unsigned ngx_twilio_lead_bytes(const ngx_twilio_str_t *s);
+static unsigned ngx_twilio_lead_bytes(const u_char *p, const u_char *last);
+static void ngx_twilio_insertion_sort(ngx_twilio_param_t *params, size_t n,
+    int (*cmp)(const void *, const void *));
 static const u_char *ngx_twilio_find_param(const u_char *p, const u_char *last,
     const char *name, ngx_twilio_str_t *raw);
 
@@ -92,34 +135,62 @@ ngx_twilio_unescape(u_char *dst, const u_char *src, size_t len)
 {
     int           hi, lo;
     u_char       *d;
-    const u_char *p, *last;
+    uint64_t      w;
+    const u_char *p, *end, *last;
 
     if (len == 0) {
         return 0;
     }
 
     d = dst;
+    p = src;
     last = src + len;
 
-    for (p = src; p < last; p++) {
+    while (p < last) {
 
-        if (*p == '+') {
-            *d++ = ' ';
-            continue;
-        }
+        /* eight bytes without "+" or "%" are copied as they are */
 
-        if (*p == '%' && last - p > 2) {
-            hi = ngx_twilio_hex(p[1]);
-            lo = ngx_twilio_hex(p[2]);
+        if (last - p >= 8) {
+            memcpy(&w, p, 8);
 
-            if (hi >= 0 && lo >= 0) {
-                *d++ = (u_char) ((hi << 4) | lo);
-                p += 2;
+            if (!(ngx_twilio_has_byte(w, '%') | ngx_twilio_has_byte(w, '+')))
+            {
+                /* d == p when decoding in place */
+                memmove(d, p, 8);
+                d += 8;
+                p += 8;
                 continue;
             }
+
+            end = p + 8;
+
+        } else {
+            end = last;
         }
 
-        *d++ = *p;
+        /* an escape may reach past end: the next round starts after it */
+
+        while (p < end) {
+
+            if (*p == '+') {
+                *d++ = ' ';
+                p++;
+                continue;
+            }
+
+            if (*p == '%' && last - p > 2) {
+                hi = ngx_twilio_hex(p[1]);
+                lo = ngx_twilio_hex(p[2]);
+
+                if (hi >= 0 && lo >= 0) {
+                    *d++ = (u_char) ((hi << 4) | lo);
+                    p += 3;
+                    continue;
+                }
+            }
+
+            *d++ = *p++;
+        }
     }
 
     return d - dst;
@@ -158,10 +229,121 @@ ngx_twilio_form_count(const u_char *body, size_t len)
 }
 
 
+/* what ends a run of plain bytes in a form body */
+
+#define NGX_TWILIO_AMP      0x01
+#define NGX_TWILIO_EQ       0x02
+#define NGX_TWILIO_ESCAPE   0x04
+
+static const u_char  ngx_twilio_form_class[256] = {
+    ['&'] = NGX_TWILIO_AMP,
+    ['='] = NGX_TWILIO_EQ,
+    ['%'] = NGX_TWILIO_ESCAPE,
+    ['+'] = NGX_TWILIO_ESCAPE
+};
+
+
 /*
- * Splits a form body into decoded parameters.  params must have room for
- * ngx_twilio_form_count() entries, out for len bytes; keys and values
- * point into out.  Returns the number of parameters.
+ * Decodes from p up to the first raw byte of class stop (or last) into
+ * *dp, as ngx_twilio_unescape() does; returns where it stopped.  *dp may
+ * be at most as far into its buffer as p is into the body, and the
+ * buffer as long as the body: then sixteen bytes stored at *dp while
+ * sixteen remain at p stay inside it.
+ */
+
+static const u_char *
+ngx_twilio_form_decode(u_char **dp, const u_char *p, const u_char *last,
+    u_char stop)
+{
+    int       hi, lo;
+    u_char   *d;
+#if (NGX_TWILIO_SSE2)
+    int       mask;
+    __m128i   v, hit;
+#endif
+
+    d = *dp;
+    stop |= NGX_TWILIO_ESCAPE;
+
+    for ( ;; ) {
+
+#if (NGX_TWILIO_SSE2)
+
+        /* plain bytes sixteen at a time */
+
+        while (last - p >= 16) {
+            v = _mm_loadu_si128((const __m128i *) p);
+
+            hit = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('&')),
+                               _mm_cmpeq_epi8(v, _mm_set1_epi8('%')));
+            hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, _mm_set1_epi8('+')));
+
+            if (stop & NGX_TWILIO_EQ) {
+                hit = _mm_or_si128(hit,
+                                   _mm_cmpeq_epi8(v, _mm_set1_epi8('=')));
+            }
+
+            mask = _mm_movemask_epi8(hit);
+
+            _mm_storeu_si128((__m128i *) d, v);
+
+            if (mask == 0) {
+                d += 16;
+                p += 16;
+                continue;
+            }
+
+            d += __builtin_ctz(mask);
+            p += __builtin_ctz(mask);
+            break;
+        }
+
+#endif
+
+        if (p == last) {
+            break;
+        }
+
+        if (!(ngx_twilio_form_class[*p] & stop)) {
+            *d++ = *p++;
+            continue;
+        }
+
+        if (*p == '+') {
+            *d++ = ' ';
+            p++;
+            continue;
+        }
+
+        if (*p != '%') {
+            break;
+        }
+
+        if (last - p > 2) {
+            hi = ngx_twilio_hex(p[1]);
+            lo = ngx_twilio_hex(p[2]);
+
+            if (hi >= 0 && lo >= 0) {
+                *d++ = (u_char) ((hi << 4) | lo);
+                p += 3;
+                continue;
+            }
+        }
+
+        *d++ = *p++;
+    }
+
+    *dp = d;
+
+    return p;
+}
+
+
+/*
+ * Splits a form body into decoded parameters in one pass.  params must
+ * have room for ngx_twilio_form_count() entries, out for len bytes; keys
+ * and values are written into out one after another, in body order.
+ * Returns the number of parameters.
  */
 
 size_t
@@ -169,7 +351,7 @@ ngx_twilio_form_parse(const u_char *body, size_t len,
     ngx_twilio_param_t *params, u_char *out)
 {
     size_t         n;
-    const u_char  *p, *last, *amp, *eq;
+    const u_char  *p, *last;
 
     if (len == 0) {
         return 0;
@@ -180,38 +362,30 @@ ngx_twilio_form_parse(const u_char *body, size_t len,
     last = body + len;
 
     while (p < last) {
-        amp = memchr(p, '&', last - p);
-        if (amp == NULL) {
-            amp = last;
-        }
 
-        if (amp == p) {
+        if (*p == '&') {
+            /* an empty segment */
             p++;
             continue;
         }
 
-        eq = memchr(p, '=', amp - p);
-        if (eq == NULL) {
-            eq = amp;
-        }
-
         params[n].key.data = out;
-        params[n].key.len = ngx_twilio_unescape(out, p, eq - p);
-        out += params[n].key.len;
+        p = ngx_twilio_form_decode(&out, p, last,
+                                   NGX_TWILIO_AMP | NGX_TWILIO_EQ);
+        params[n].key.len = out - params[n].key.data;
 
         params[n].value.data = out;
 
-        if (eq < amp) {
-            params[n].value.len = ngx_twilio_unescape(out, eq + 1,
-                                                      amp - eq - 1);
-            out += params[n].value.len;
-
-        } else {
-            params[n].value.len = 0;
+        if (p < last && *p == '=') {
+            p = ngx_twilio_form_decode(&out, p + 1, last, NGX_TWILIO_AMP);
         }
 
+        params[n].value.len = out - params[n].value.data;
+
         n++;
-        p = amp + 1;
+
+        /* at "&" or at the end */
+        p++;
     }
 
     return n;
@@ -221,12 +395,19 @@ ngx_twilio_form_parse(const u_char *body, size_t len,
 static int
 ngx_twilio_cmp_str(const ngx_twilio_str_t *a, const ngx_twilio_str_t *b)
 {
-    int  rc;
+    size_t  i, n;
 
-    rc = memcmp(a->data, b->data, a->len < b->len ? a->len : b->len);
+    /*
+     * keys and values are short and differ early: a byte loop costs less
+     * than a call to memcmp() for each of the sort's comparisons
+     */
 
-    if (rc != 0) {
-        return rc;
+    n = a->len < b->len ? a->len : b->len;
+
+    for (i = 0; i < n; i++) {
+        if (a->data[i] != b->data[i]) {
+            return a->data[i] < b->data[i] ? -1 : 1;
+        }
     }
 
     return (a->len > b->len) - (a->len < b->len);
@@ -241,6 +422,15 @@ ngx_twilio_cmp_bytes(const void *one, const void *two)
 
     a = one;
     b = two;
+
+    /*
+     * zero-padded prefixes that differ order the keys as the whole keys
+     * do: where one key ended, the other has a byte above zero there
+     */
+
+    if (a->prefix != b->prefix) {
+        return a->prefix < b->prefix ? -1 : 1;
+    }
 
     rc = ngx_twilio_cmp_str(&a->key, &b->key);
 
@@ -384,16 +574,97 @@ ngx_twilio_cmp_utf16(const void *one, const void *two)
 }
 
 
+/*
+ * Twilio's webhooks carry a few dozen parameters at most: those are
+ * sorted in place by insertion, without the calls and the copies of
+ * qsort(); larger forms by qsort(), so the cost stays n log n.
+ */
+
+#define NGX_TWILIO_SMALL_SORT  32
+
 void
 ngx_twilio_form_sort(ngx_twilio_param_t *params, size_t n, int order)
 {
+    size_t     i, k;
+    u_char     b[8];
+    int      (*cmp)(const void *, const void *);
+
     if (n < 2) {
         return;
     }
 
-    qsort(params, n, sizeof(ngx_twilio_param_t),
-          order == NGX_TWILIO_ORDER_UTF16 ? ngx_twilio_cmp_utf16
-                                          : ngx_twilio_cmp_bytes);
+    /* ngx_twilio_cmp_utf16() falls back to the byte order: both need it */
+
+    for (i = 0; i < n; i++) {
+        if (params[i].key.len >= 8) {
+            memcpy(b, params[i].key.data, 8);
+
+        } else {
+            memset(b, 0, sizeof(b));
+
+            for (k = 0; k < params[i].key.len; k++) {
+                b[k] = params[i].key.data[k];
+            }
+        }
+
+        params[i].prefix = (uint64_t) b[0] << 56 | (uint64_t) b[1] << 48
+                           | (uint64_t) b[2] << 40 | (uint64_t) b[3] << 32
+                           | (uint64_t) b[4] << 24 | (uint64_t) b[5] << 16
+                           | (uint64_t) b[6] << 8 | (uint64_t) b[7];
+    }
+
+    cmp = (order == NGX_TWILIO_ORDER_UTF16) ? ngx_twilio_cmp_utf16
+                                            : ngx_twilio_cmp_bytes;
+
+    if (n <= NGX_TWILIO_SMALL_SORT) {
+        ngx_twilio_insertion_sort(params, n, cmp);
+        return;
+    }
+
+    qsort(params, n, sizeof(ngx_twilio_param_t), cmp);
+}
+
+
+/*
+ * Binary insertion: n log n comparisons; stable, as the first place after
+ * the equal ones is taken.
+ */
+
+static void
+ngx_twilio_insertion_sort(ngx_twilio_param_t *params, size_t n,
+    int (*cmp)(const void *, const void *))
+{
+    size_t              i, lo, hi, mid;
+    ngx_twilio_param_t  t;
+
+    for (i = 1; i < n; i++) {
+
+        if (cmp(&params[i - 1], &params[i]) <= 0) {
+            continue;
+        }
+
+        t = params[i];
+
+        /* the first of params[0 .. i - 1] above t; params[i - 1] is */
+
+        lo = 0;
+        hi = i - 1;
+
+        while (lo < hi) {
+            mid = lo + (hi - lo) / 2;
+
+            if (cmp(&params[mid], &t) > 0) {
+                hi = mid;
+
+            } else {
+                lo = mid + 1;
+            }
+        }
+
+        memmove(&params[lo + 1], &params[lo],
+                (i - lo) * sizeof(ngx_twilio_param_t));
+        params[lo] = t;
+    }
 }
 
 
@@ -434,21 +705,58 @@ ngx_twilio_form_canonical(const ngx_twilio_param_t *params, size_t n,
 }
 
 
+/*
+ * Which lead bytes occur in [p, last): 1 for F0-F4 (a character above
+ * U+FFFF), 2 for EE or EF (one in U+E000-U+FFFF).
+ */
+
 static unsigned
-ngx_twilio_lead_bytes(const ngx_twilio_str_t *s)
+ngx_twilio_lead_bytes(const u_char *p, const u_char *last)
 {
     unsigned       seen;
-    const u_char  *p, *last;
+    uint64_t       w;
+    const u_char  *end;
 
     seen = 0;
-    last = s->data + s->len;
 
-    for (p = s->data; p < last; p++) {
-        if (*p >= 0xf0 && *p <= 0xf4) {
-            seen |= 1;
+    while (p < last) {
 
-        } else if (*p == 0xee || *p == 0xef) {
-            seen |= 2;
+        /* skip ASCII a block at a time, look at the other blocks bytewise */
+
+#if (NGX_TWILIO_SSE2)
+        if (last - p >= 16) {
+            if (_mm_movemask_epi8(_mm_loadu_si128((const __m128i *) p))
+                == 0)
+            {
+                p += 16;
+                continue;
+            }
+
+            end = p + 16;
+
+        } else
+#endif
+        if (last - p >= 8) {
+            memcpy(&w, p, 8);
+
+            if ((w & NGX_TWILIO_HIGHS) == 0) {
+                p += 8;
+                continue;
+            }
+
+            end = p + 8;
+
+        } else {
+            end = last;
+        }
+
+        for ( /* void */ ; p < end; p++) {
+            if (*p >= 0xf0 && *p <= 0xf4) {
+                seen |= 1;
+
+            } else if (*p == 0xee || *p == 0xef) {
+                seen |= 2;
+            }
         }
     }
 
@@ -471,8 +779,11 @@ ngx_twilio_form_has_order_trap(const ngx_twilio_param_t *params, size_t n)
     seen = 0;
 
     for (i = 0; i < n && seen != 3; i++) {
-        seen |= ngx_twilio_lead_bytes(&params[i].key);
-        seen |= ngx_twilio_lead_bytes(&params[i].value);
+        seen |= ngx_twilio_lead_bytes(params[i].key.data,
+                                      params[i].key.data + params[i].key.len);
+        seen |= ngx_twilio_lead_bytes(params[i].value.data,
+                                      params[i].value.data
+                                      + params[i].value.len);
     }
 
     return seen == 3;
@@ -856,7 +1167,7 @@ ngx_twilio_signature_wellformed(const u_char *sig, size_t len, size_t expect)
     v = 0;
 
     for (i = 0; i < len - pad; i++) {
-        v = ngx_twilio_b64(sig[i]);
+        v = ngx_twilio_b64[sig[i]];
 
         if (v < 0) {
             return 0;
@@ -928,7 +1239,7 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
     const ngx_twilio_key_t *keys, size_t nkeys, ngx_twilio_alloc_pt alloc,
     void *pool, ngx_twilio_result_t *res)
 {
-    int                  hash, bound;
+    int                  hash, bound, trap;
     size_t               n, k, u, c, ncand, eligible, b64_len;
     u_char               b64[NGX_TWILIO_SIG_MAX], *decoded, *q;
     ngx_twilio_str_t     hex, cand[2], parts[2], urls[2], sid, raw;
@@ -981,13 +1292,23 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
             n = ngx_twilio_form_parse(req->body.data, req->body.len, params,
                                       decoded);
 
+            /*
+             * form_parse() writes keys and values one after another:
+             * one scan over them tells whether a second order is needed
+             */
+
+            trap = (ngx_twilio_lead_bytes(decoded,
+                                          params[n - 1].value.data
+                                          + params[n - 1].value.len)
+                    == 3);
+
             ngx_twilio_form_sort(params, n, NGX_TWILIO_ORDER_BYTES);
 
             cand[0].data = decoded + req->body.len;
             cand[0].len = ngx_twilio_form_canonical(params, n, cand[0].data);
             ncand = 1;
 
-            if (ngx_twilio_form_has_order_trap(params, n)) {
+            if (trap) {
                 cand[1].data = alloc(pool, cand[0].len);
                 if (cand[1].data == NULL) {
                     return;

@@ -17,6 +17,7 @@
 
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 
@@ -81,6 +82,8 @@ typedef struct {
 typedef struct {
     ngx_twilio_str_t      key;
     ngx_twilio_str_t      value;
+    /* the key's first 8 bytes, big-endian: set by ngx_twilio_form_sort() */
+    uint64_t              prefix;
 } ngx_twilio_param_t;
 
 
