@@ -75,9 +75,10 @@ sub start {
     $self->write_conf;
     $self->ctl or return 0;
     my $deadline = time + 5;
+    # the master listens before it forks the workers: wait for both
     while (time < $deadline) {
         my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}");
-        return 1 if $s;
+        return 1 if $s && $self->workers;
         sleep 0.05;
     }
     return 0;
