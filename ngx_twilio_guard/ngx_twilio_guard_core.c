@@ -222,6 +222,10 @@ ngx_twilio_form_count(const u_char *body, size_t len)
             n++;
         }
 
+        if (amp == last) {
+            break;
+        }
+
         p = amp + 1;
     }
 
@@ -384,7 +388,11 @@ ngx_twilio_form_parse(const u_char *body, size_t len,
 
         n++;
 
-        /* at "&" or at the end */
+        if (p == last) {
+            break;
+        }
+
+        /* past the "&" */
         p++;
     }
 
@@ -851,6 +859,10 @@ ngx_twilio_find_param(const u_char *p, const u_char *last, const char *name,
                 raw->len = amp - raw->data;
                 return amp;
             }
+        }
+
+        if (amp == last) {
+            break;
         }
 
         p = amp + 1;
