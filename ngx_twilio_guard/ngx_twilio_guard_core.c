@@ -64,19 +64,9 @@ static const signed char  ngx_twilio_b64[256] = {
      : -1)
 
 
-/*
- * A word at a time: whether any byte of the 64-bit w is zero, or equals
- * c, or has its high bit set.  Exact, whatever the byte order.
- */
+/* the high bit of each byte of a 64-bit word */
 
-#define NGX_TWILIO_ONES   0x0101010101010101ULL
 #define NGX_TWILIO_HIGHS  0x8080808080808080ULL
-
-#define ngx_twilio_has_zero(w)                                                \
-    (((w) - NGX_TWILIO_ONES) & ~(w) & NGX_TWILIO_HIGHS)
-
-#define ngx_twilio_has_byte(w, c)                                             \
-    ngx_twilio_has_zero((w) ^ (NGX_TWILIO_ONES * (c)))
 
 
 struct ngx_twilio_mac_s {
@@ -99,6 +89,8 @@ static const u_char *ngx_twilio_utf16_next(const u_char *p,
 static unsigned ngx_twilio_lead_bytes(const u_char *p, const u_char *last);
 static void ngx_twilio_insertion_sort(ngx_twilio_param_t *params, size_t n,
     int (*cmp)(const void *, const void *));
+static inline const u_char *ngx_twilio_decode_escape(u_char **dp,
+    const u_char *p, const u_char *last);
 static const u_char *ngx_twilio_find_param(const u_char *p, const u_char *last,
     const char *name, ngx_twilio_str_t *raw);
 
@@ -125,18 +117,47 @@ const char  *ngx_twilio_reason_names[NGX_TWILIO_NREASONS] = {
 
 
 /*
- * x-www-form-urlencoded decoding: "+" is a space, "%XX" a byte, and
- * anything else, a malformed "%" sequence included, stays as it is.
- * dst may equal src.  Returns the decoded length.
+ * The "+" or "%" at p: "+" is a space, "%XX" a byte, a malformed "%"
+ * sequence stays as it is.  Writes one byte at *dp; returns what follows.
+ */
+
+static inline const u_char *
+ngx_twilio_decode_escape(u_char **dp, const u_char *p, const u_char *last)
+{
+    int  hi, lo;
+
+    if (*p == '+') {
+        *(*dp)++ = ' ';
+        return p + 1;
+    }
+
+    if (last - p > 2) {
+        hi = ngx_twilio_hex(p[1]);
+        lo = ngx_twilio_hex(p[2]);
+
+        if (hi >= 0 && lo >= 0) {
+            *(*dp)++ = (u_char) ((hi << 4) | lo);
+            return p + 3;
+        }
+    }
+
+    *(*dp)++ = *p;
+
+    return p + 1;
+}
+
+
+/*
+ * x-www-form-urlencoded decoding of a whole string (ngx_twilio_form_parse()
+ * decodes a body in one pass the same way).  dst may equal src.  Returns
+ * the decoded length.
  */
 
 size_t
 ngx_twilio_unescape(u_char *dst, const u_char *src, size_t len)
 {
-    int           hi, lo;
-    u_char       *d;
-    uint64_t      w;
-    const u_char *p, *end, *last;
+    u_char        *d;
+    const u_char  *p, *last;
 
     if (len == 0) {
         return 0;
@@ -148,47 +169,10 @@ ngx_twilio_unescape(u_char *dst, const u_char *src, size_t len)
 
     while (p < last) {
 
-        /* eight bytes without "+" or "%" are copied as they are */
-
-        if (last - p >= 8) {
-            memcpy(&w, p, 8);
-
-            if (!(ngx_twilio_has_byte(w, '%') | ngx_twilio_has_byte(w, '+')))
-            {
-                /* d == p when decoding in place */
-                memmove(d, p, 8);
-                d += 8;
-                p += 8;
-                continue;
-            }
-
-            end = p + 8;
+        if (*p == '+' || *p == '%') {
+            p = ngx_twilio_decode_escape(&d, p, last);
 
         } else {
-            end = last;
-        }
-
-        /* an escape may reach past end: the next round starts after it */
-
-        while (p < end) {
-
-            if (*p == '+') {
-                *d++ = ' ';
-                p++;
-                continue;
-            }
-
-            if (*p == '%' && last - p > 2) {
-                hi = ngx_twilio_hex(p[1]);
-                lo = ngx_twilio_hex(p[2]);
-
-                if (hi >= 0 && lo >= 0) {
-                    *d++ = (u_char) ((hi << 4) | lo);
-                    p += 3;
-                    continue;
-                }
-            }
-
             *d++ = *p++;
         }
     }
@@ -248,8 +232,8 @@ static const u_char  ngx_twilio_form_class[256] = {
 
 
 /*
- * Decodes from p up to the first raw byte of class stop (or last) into
- * *dp, as ngx_twilio_unescape() does; returns where it stopped.  *dp may
+ * Decodes from p up to the first raw "&" or "=" of class stop (or last)
+ * into *dp, as ngx_twilio_unescape() does; returns where it stopped.  *dp may
  * be at most as far into its buffer as p is into the body, and the
  * buffer as long as the body: then sixteen bytes stored at *dp while
  * sixteen remain at p stay inside it.
@@ -259,8 +243,7 @@ static const u_char *
 ngx_twilio_form_decode(u_char **dp, const u_char *p, const u_char *last,
     u_char stop)
 {
-    int       hi, lo;
-    u_char   *d;
+    u_char   *d, c;
 #if (NGX_TWILIO_SSE2)
     int       mask;
     __m128i   v, hit;
@@ -308,33 +291,17 @@ ngx_twilio_form_decode(u_char **dp, const u_char *p, const u_char *last,
             break;
         }
 
-        if (!(ngx_twilio_form_class[*p] & stop)) {
+        c = ngx_twilio_form_class[*p] & stop;
+
+        if (c == 0) {
             *d++ = *p++;
-            continue;
-        }
 
-        if (*p == '+') {
-            *d++ = ' ';
-            p++;
-            continue;
-        }
+        } else if (c == NGX_TWILIO_ESCAPE) {
+            p = ngx_twilio_decode_escape(&d, p, last);
 
-        if (*p != '%') {
+        } else {
             break;
         }
-
-        if (last - p > 2) {
-            hi = ngx_twilio_hex(p[1]);
-            lo = ngx_twilio_hex(p[2]);
-
-            if (hi >= 0 && lo >= 0) {
-                *d++ = (u_char) ((hi << 4) | lo);
-                p += 3;
-                continue;
-            }
-        }
-
-        *d++ = *p++;
     }
 
     *dp = d;
