@@ -25,6 +25,7 @@ export TEST_NGINX_LOAD_MODULES ?= $(MODULE)
 CORE      := ngx_twilio_guard/ngx_twilio_guard_core.c
 CORE_DEPS := $(CORE) ngx_twilio_guard/ngx_twilio_guard_core.h
 UNIT_CC   := $(CC) -std=gnu99 -Wall -Wextra -Werror -g -Ingx_twilio_guard
+UNIT_SAN  := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all module deps unit test test-asan test-valgrind fuzz fuzz-smoke \
 	stress stress-quick bench bench-quick demo demo-stop clean
@@ -54,15 +55,13 @@ unit: $(BUILD)/unit/core_test $(BUILD)/unit/core_test_scalar \
 
 $(BUILD)/unit/core_test: t/unit/ngx_twilio_core_test.c $(CORE_DEPS) | deps
 	@mkdir -p $(@D)
-	$(UNIT_CC) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
-	    -o $@ $< $(CORE) -lcrypto
+	$(UNIT_CC) $(UNIT_SAN) -o $@ $< $(CORE) -lcrypto
 
 # the same without the SSE2 code paths, as on other CPUs
 $(BUILD)/unit/core_test_scalar: t/unit/ngx_twilio_core_test.c $(CORE_DEPS) \
 		| deps
 	@mkdir -p $(@D)
-	$(UNIT_CC) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
-	    -DNGX_TWILIO_NO_SIMD -o $@ $< $(CORE) -lcrypto
+	$(UNIT_CC) $(UNIT_SAN) -DNGX_TWILIO_NO_SIMD -o $@ $< $(CORE) -lcrypto
 
 $(BUILD)/unit/ngx_twilio_validate: t/unit/ngx_twilio_validate.c $(CORE_DEPS) \
 		| deps
