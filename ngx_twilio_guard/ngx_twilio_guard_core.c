@@ -112,7 +112,11 @@ const char  *ngx_twilio_reason_names[NGX_TWILIO_NREASONS] = {
     "signature_settings_malformed",
     "unknown_key",
     "unsupported_algorithm",
-    "internal_error"
+    "internal_error",
+    "account_ambiguous",
+    "too_many_params",
+    "forwarded_malformed",
+    "host_mismatch"
 };
 
 

@@ -40,7 +40,11 @@
 #define NGX_TWILIO_UNKNOWN_KEY          14
 #define NGX_TWILIO_UNSUPPORTED_ALG      15
 #define NGX_TWILIO_ERROR                16
-#define NGX_TWILIO_NREASONS             17
+#define NGX_TWILIO_ACCOUNT_AMBIGUOUS    17
+#define NGX_TWILIO_TOO_MANY_PARAMS      18
+#define NGX_TWILIO_FORWARDED_MALFORMED  19
+#define NGX_TWILIO_HOST_MISMATCH        20
+#define NGX_TWILIO_NREASONS             21
 
 
 /* what ngx_twilio_url_body_hash() found in a URL's query */
