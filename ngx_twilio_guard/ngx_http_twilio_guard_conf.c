@@ -53,6 +53,15 @@ static ngx_str_t  ngx_http_twilio_guard_event_streams =
     ngx_string("35.90.102.128/25");
 
 
+static ngx_conf_enum_t  ngx_http_twilio_guard_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
+    { ngx_null_string, 0 }
+};
+
+
 ngx_command_t  ngx_http_twilio_guard_commands[] = {
 
     { ngx_string("twilio_guard"),
@@ -145,6 +154,13 @@ ngx_command_t  ngx_http_twilio_guard_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       1,
       NULL },
+
+    { ngx_string("twilio_guard_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twilio_guard_loc_conf_t, log_level),
+      &ngx_http_twilio_guard_log_levels },
 
       ngx_null_command
 };
@@ -732,6 +748,7 @@ ngx_http_twilio_guard_create_loc_conf(ngx_conf_t *cf)
     conf->dry_run = NGX_CONF_UNSET;
     conf->max_body = NGX_CONF_UNSET_SIZE;
     conf->reject_status = NGX_CONF_UNSET_UINT;
+    conf->log_level = NGX_CONF_UNSET_UINT;
 
     return conf;
 }
@@ -776,6 +793,7 @@ ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_size_value(conf->max_body, prev->max_body, 64 * 1024);
     ngx_conf_merge_uint_value(conf->reject_status, prev->reject_status,
                               NGX_HTTP_FORBIDDEN);
+    ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_ERR);
 
     if (conf->enable && conf->keys == NULL && conf->shared_keys == NULL) {
         /* fail closed: a guard with nothing to check against */

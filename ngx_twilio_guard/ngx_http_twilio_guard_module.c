@@ -17,6 +17,10 @@
 #include "ngx_http_twilio_guard_module.h"
 
 
+/* how long a rejection message may be, whatever its arguments */
+#define NGX_HTTP_TWILIO_GUARD_LOG_MSG    1024
+
+
 static ngx_int_t ngx_http_twilio_guard_handler(ngx_http_request_t *r);
 static ngx_http_twilio_guard_ctx_t *ngx_http_twilio_guard_get_ctx(
     ngx_http_request_t *r);
@@ -966,8 +970,13 @@ ngx_http_twilio_guard_is_form(ngx_http_request_t *r)
 
 
 /*
- * Logs a rejection and records it.  Returns the status to answer with,
- * or NGX_DECLINED in a dry run, where nothing is rejected.
+ * Logs a rejection at twilio_guard_log_level and records its reason.
+ * Returns the status to answer with, or NGX_DECLINED in a dry run, where
+ * nothing is rejected.  A request is counted once: in a dry run only the
+ * first reason (the one $twilio_guard_result shows) is logged, others go
+ * to the debug log.  The message is made safe for a log line whatever
+ * the arguments: bytes outside printable ASCII are written as \xHH, and
+ * it is cut at NGX_HTTP_TWILIO_GUARD_LOG_MSG bytes.
  */
 
 static ngx_int_t
@@ -975,32 +984,67 @@ ngx_http_twilio_guard_reject(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx, ngx_uint_t reason, ngx_int_t status,
     const char *fmt, ...)
 {
-    u_char                            *p, msg[NGX_MAX_ERROR_STR];
+    u_char                            *m, *last, *p, *end,
+                                       msg[NGX_MAX_ERROR_STR],
+                                       safe[NGX_HTTP_TWILIO_GUARD_LOG_MSG
+                                            + sizeof("...(cut)")];
     va_list                            args;
+    ngx_uint_t                         first;
     ngx_http_twilio_guard_loc_conf_t  *lcf;
+
+    static u_char  hex[] = "0123456789ABCDEF";
 
     lcf = ngx_http_get_module_loc_conf(r, ngx_http_twilio_guard_module);
 
     va_start(args, fmt);
-    p = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
+    last = ngx_vslprintf(msg, msg + sizeof(msg), fmt, args);
     va_end(args);
 
-    if (ctx->reason == NGX_HTTP_TWILIO_GUARD_PENDING) {
+    p = safe;
+    end = safe + NGX_HTTP_TWILIO_GUARD_LOG_MSG;
+
+    for (m = msg; m < last && end - p >= 4; m++) {
+
+        if (*m >= 0x20 && *m < 0x7f) {
+            *p++ = *m;
+            continue;
+        }
+
+        *p++ = '\\';
+        *p++ = 'x';
+        *p++ = hex[*m >> 4];
+        *p++ = hex[*m & 0xf];
+    }
+
+    if (m < last) {
+        p = ngx_cpymem(p, "...(cut)", sizeof("...(cut)") - 1);
+    }
+
+    first = (ctx->reason == NGX_HTTP_TWILIO_GUARD_PENDING);
+
+    if (first) {
         ctx->reason = reason;
     }
 
     if (lcf->dry_run) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "twilio_guard: dry run, would reject: %s, %*s",
-                      ngx_twilio_reason_names[reason], p - msg, msg);
+        if (first) {
+            ngx_log_error(lcf->log_level, r->connection->log, 0,
+                          "twilio_guard: dry run, would reject: %s, %*s",
+                          ngx_twilio_reason_names[reason], p - safe, safe);
+
+        } else {
+            ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "twilio_guard: dry run, would also reject: %s, %*s",
+                           ngx_twilio_reason_names[reason], p - safe, safe);
+        }
 
         ctx->status = NGX_DECLINED;
         return NGX_DECLINED;
     }
 
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+    ngx_log_error(lcf->log_level, r->connection->log, 0,
                   "twilio_guard: rejected: %s, %*s",
-                  ngx_twilio_reason_names[reason], p - msg, msg);
+                  ngx_twilio_reason_names[reason], p - safe, safe);
 
     ctx->status = status;
 

@@ -41,6 +41,7 @@ typedef struct {
     ngx_http_complex_value_t   *url;
     size_t                      max_body;
     ngx_uint_t                  reject_status;
+    ngx_uint_t                  log_level;     /* of rejections, dry run */
 
     /* where "twilio_guard on" was set, for errors found when merging */
     ngx_str_t                   enable_file;

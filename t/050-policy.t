@@ -724,7 +724,7 @@ X-Result: ok
 
 
 
-=== TEST 13: dry run checks and logs, rejects nothing
+=== TEST 13: dry run checks and logs, rejects nothing; one line (at error) per request
 --- config
     location /sms {
         twilio_guard on;
@@ -741,11 +741,11 @@ signed_request(body => "a=1", token => "wrong")
 X-Result: not_https
 --- response_body_like
 ^method: POST
---- error_log
-twilio_guard: dry run, would reject: not_https
-twilio_guard: dry run, would reject: bad_signature
+--- error_log eval
+qr/\[error\] .*twilio_guard: dry run, would reject: not_https/
 --- no_error_log
-[error]
+would reject: bad_signature
+twilio_guard: rejected
 
 
 
@@ -819,3 +819,61 @@ signed_request(body => ::sms($::AC1), sig => undef)
 [200, 503, 200, 403]
 --- response_headers eval
 ["X-From: +1", "X-From: +1", "X-From: +2", "X-From: "]
+
+
+
+=== TEST 19a: twilio_guard_log_level
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_log_level notice;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", sig => undef)
+--- error_code: 403
+--- error_log eval
+qr/\[notice\] .*twilio_guard: rejected: not_https/
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 19b: twilio_guard_log_level also sets the level of dry-run lines
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_dry_run on;
+        twilio_guard_log_level info;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", sig => undef)
+--- error_code: 200
+--- error_log eval
+qr/\[info\] .*twilio_guard: dry run, would reject: no_signature/
+--- no_error_log
+[error]
+[warn]
+
+
+
+=== TEST 19c: a long URL is cut in the log line
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(target => "/sms?" . ("x" x 3000), body => "a=1")
+--- error_code: 403
+--- error_log eval
+qr/rejected: bad_signature, signature does not match url "http:\/\/localhost\/sms\?x{100,1000}\.\.\.\(cut/
