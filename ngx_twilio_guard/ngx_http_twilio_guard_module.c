@@ -17,8 +17,26 @@
 #include "ngx_http_twilio_guard_module.h"
 
 
+/* how much of a URL or header value a log line shows */
+#define NGX_HTTP_TWILIO_GUARD_LOG_VALUE  256
+
 /* how long a rejection message may be, whatever its arguments */
 #define NGX_HTTP_TWILIO_GUARD_LOG_MSG    1024
+
+
+/* what a twilio_guard_trusted_proxy says about the URL Twilio requested */
+
+typedef struct {
+    ngx_str_t                   peer;          /* the address that connected */
+    ngx_str_t                   scheme;        /* "http", "https" or empty */
+    ngx_str_t                   host;          /* X-Forwarded-Host or empty */
+    ngx_str_t                   port;          /* X-Forwarded-Port or empty */
+    ngx_str_t                   bad_name;      /* the malformed header */
+    ngx_str_t                   bad_value;
+    ngx_uint_t                  proto_lines;   /* X-Forwarded-Proto lines */
+    unsigned                    trusted:1;
+    unsigned                    host_port:1;   /* the host has a ":port" */
+} ngx_http_twilio_guard_fwd_t;
 
 
 static ngx_int_t ngx_http_twilio_guard_handler(ngx_http_request_t *r);
@@ -32,16 +50,27 @@ static ngx_int_t ngx_http_twilio_guard_check(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx);
 static ngx_int_t ngx_http_twilio_guard_address(ngx_http_request_t *r,
     ngx_http_twilio_guard_loc_conf_t *lcf);
+static ngx_int_t ngx_http_twilio_guard_cidr_match(struct sockaddr *sa,
+    ngx_array_t *cidrs);
+static ngx_int_t ngx_http_twilio_guard_authority(ngx_http_request_t *r,
+    ngx_str_t *authority);
 static ngx_uint_t ngx_http_twilio_guard_trusted(ngx_http_request_t *r,
-    ngx_http_twilio_guard_loc_conf_t *lcf);
-static ngx_uint_t ngx_http_twilio_guard_header(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *value);
-static ngx_uint_t ngx_http_twilio_guard_forwarded_https(
-    ngx_http_request_t *r, ngx_http_twilio_guard_loc_conf_t *lcf);
+    ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *peer);
+static ngx_int_t ngx_http_twilio_guard_forwarded_read(ngx_http_request_t *r,
+    ngx_http_twilio_guard_loc_conf_t *lcf, ngx_http_twilio_guard_fwd_t *fwd);
+static ngx_int_t ngx_http_twilio_guard_forwarded_https(ngx_http_request_t *r,
+    ngx_http_twilio_guard_loc_conf_t *lcf, ngx_http_twilio_guard_ctx_t *ctx);
 static ngx_uint_t ngx_http_twilio_guard_forwarded(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value);
+static ngx_int_t ngx_http_twilio_guard_host_valid(ngx_str_t *host,
+    ngx_uint_t *has_port);
+static ngx_uint_t ngx_http_twilio_guard_port_valid(u_char *p, size_t len);
+static ngx_uint_t ngx_http_twilio_guard_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_twilio_guard_url(ngx_http_request_t *r,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *url);
+static ngx_str_t *ngx_http_twilio_guard_log_value(ngx_http_request_t *r,
+    ngx_str_t *value);
 static ngx_int_t ngx_http_twilio_guard_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_uint_t ngx_http_twilio_guard_is_form(ngx_http_request_t *r);
@@ -223,8 +252,9 @@ ngx_http_twilio_guard_handler(ngx_http_request_t *r)
 
 
 /*
- * What can be decided before the body is read: the address, HTTPS, the
- * signature headers and the announced body size.  Selects the keys.
+ * What can be decided before the body is read: the address, the host,
+ * HTTPS and the forwarded headers, the signature headers and the
+ * announced body size.  Selects the keys.
  * Returns NGX_OK to go on and read the body, a rejection status, or
  * NGX_DECLINED where a dry run cannot check further.
  */
@@ -234,7 +264,7 @@ ngx_http_twilio_guard_headers(ngx_http_request_t *r,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_http_twilio_guard_ctx_t *ctx)
 {
     ngx_int_t                            rc;
-    ngx_str_t                            sig, settings;
+    ngx_str_t                            sig, settings, authority;
     ngx_uint_t                           i, n;
     ngx_twilio_str_t                     key_id;
     ngx_http_twilio_guard_shared_key_t  *sk;
@@ -250,17 +280,25 @@ ngx_http_twilio_guard_headers(ngx_http_request_t *r,
         }
     }
 
-    if (lcf->https
-        && r->connection->ssl == NULL
-        && !ngx_http_twilio_guard_forwarded_https(r, lcf))
-    {
-        rc = ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_NOT_HTTPS,
+    if (ngx_http_twilio_guard_authority(r, &authority) != NGX_OK) {
+        rc = ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_HOST_MISMATCH,
                                           lcf->reject_status,
-                                          "request did not arrive over "
-                                          "HTTPS (twilio_guard_https on)");
+                                          "the request target names the "
+                                          "host \"%V\", the Host header "
+                                          "\"%V\"",
+                                          ngx_http_twilio_guard_log_value(r,
+                                                                 &authority),
+                                          ngx_http_twilio_guard_log_value(r,
+                                               &r->headers_in.host->value));
         if (rc != NGX_DECLINED) {
             return rc;
         }
+    }
+
+    rc = ngx_http_twilio_guard_forwarded_https(r, lcf, ctx);
+
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     n = ngx_http_twilio_guard_header(r,
@@ -588,7 +626,10 @@ ngx_http_twilio_guard_address(ngx_http_request_t *r,
     rule = lcf->rules->elts;
 
     for (i = 0; i < lcf->rules->nelts; i++) {
-        if (ngx_cidr_match(r->connection->sockaddr, rule[i].cidrs) == NGX_OK) {
+        if (ngx_http_twilio_guard_cidr_match(r->connection->sockaddr,
+                                             rule[i].cidrs)
+            == NGX_OK)
+        {
             return rule[i].deny ? NGX_DECLINED : NGX_OK;
         }
     }
@@ -598,20 +639,141 @@ ngx_http_twilio_guard_address(ngx_http_request_t *r,
 
 
 /*
+ * ngx_cidr_match(), which already takes an IPv4-mapped IPv6 address
+ * (::ffff:192.0.2.1, how a dual-stack "listen [::]:443 ipv6only=off"
+ * socket sees an IPv4 client) as the IPv4 address, plus the other half
+ * of that rule: an IPv4-mapped range (::ffff:192.0.2.0/120, a prefix of
+ * 96 bits or more) is the IPv4 range 192.0.2.0/24.  So one client
+ * matches the same rules whichever socket it came in on.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_cidr_match(struct sockaddr *sa, ngx_array_t *cidrs)
+{
+#if (NGX_HAVE_INET6)
+    u_char               *p;
+    in_addr_t             addr, net, mask;
+    ngx_uint_t            i;
+    ngx_cidr_t           *cidr;
+    struct in6_addr      *in6;
+
+    static const u_char   prefix96[12] = {
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
+    };
+#endif
+
+    if (ngx_cidr_match(sa, cidrs) == NGX_OK) {
+        return NGX_OK;
+    }
+
+#if (NGX_HAVE_INET6)
+
+    switch (sa->sa_family) {
+
+    case AF_INET:
+        addr = ((struct sockaddr_in *) sa)->sin_addr.s_addr;
+        break;
+
+    case AF_INET6:
+        in6 = &((struct sockaddr_in6 *) sa)->sin6_addr;
+
+        if (!IN6_IS_ADDR_V4MAPPED(in6)) {
+            return NGX_DECLINED;
+        }
+
+        ngx_memcpy(&addr, &in6->s6_addr[12], sizeof(in_addr_t));
+        break;
+
+    default:
+        return NGX_DECLINED;
+    }
+
+    cidr = cidrs->elts;
+
+    for (i = 0; i < cidrs->nelts; i++) {
+
+        if (cidr[i].family != AF_INET6
+            || !IN6_IS_ADDR_V4MAPPED(&cidr[i].u.in6.addr)
+            || ngx_memcmp(cidr[i].u.in6.mask.s6_addr, prefix96, 12) != 0)
+        {
+            continue;
+        }
+
+        p = cidr[i].u.in6.addr.s6_addr;
+        ngx_memcpy(&net, &p[12], sizeof(in_addr_t));
+
+        p = cidr[i].u.in6.mask.s6_addr;
+        ngx_memcpy(&mask, &p[12], sizeof(in_addr_t));
+
+        if ((addr & mask) == net) {
+            return NGX_OK;
+        }
+    }
+
+#endif
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * An absolute-form request target ("POST http://a.example/sms HTTP/1.1")
+ * or an HTTP/2 or HTTP/3 ":authority" names the host nginx routes on,
+ * while the default URL takes the Host header.  When both are present
+ * they must name the same host and port (letter case aside): otherwise a
+ * signature captured at one virtual host could be replayed at another.
+ * authority is set to the request target's host, if any.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_authority(ngx_http_request_t *r, ngx_str_t *authority)
+{
+    ngx_str_t  *host;
+
+    ngx_str_null(authority);
+
+    if (r->host_start == NULL || r->host_end == NULL) {
+        return NGX_OK;
+    }
+
+    authority->data = r->host_start;
+    authority->len = (r->port_end ? r->port_end : r->host_end)
+                     - r->host_start;
+
+    if (r->headers_in.host == NULL) {
+        return NGX_OK;
+    }
+
+    host = &r->headers_in.host->value;
+
+    if (host->len == authority->len
+        && ngx_strncasecmp(host->data, authority->data, host->len) == 0)
+    {
+        return NGX_OK;
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
  * Whether the peer that connected to nginx is a twilio_guard_trusted_proxy.
  * The realip module replaces the client address early, so the peer is
- * taken from $realip_remote_addr, the address before that replacement.
+ * taken from $realip_remote_addr, the address before that replacement;
+ * peer is set to its text, for log lines.
  */
 
 static ngx_uint_t
 ngx_http_twilio_guard_trusted(ngx_http_request_t *r,
-    ngx_http_twilio_guard_loc_conf_t *lcf)
+    ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *peer)
 {
     ngx_addr_t                  addr;
     ngx_http_variable_value_t  *vv;
 #if (NGX_HAVE_UNIX_DOMAIN)
     struct sockaddr             sa;
 #endif
+
+    *peer = r->connection->addr_text;
 
     if (lcf->trusted == NULL) {
         return 0;
@@ -627,9 +789,13 @@ ngx_http_twilio_guard_trusted(ngx_http_request_t *r,
             && ngx_strncmp(vv->data, r->connection->addr_text.data, vv->len)
                == 0))
     {
-        return ngx_cidr_match(r->connection->sockaddr, lcf->trusted)
+        return ngx_http_twilio_guard_cidr_match(r->connection->sockaddr,
+                                                lcf->trusted)
                == NGX_OK;
     }
+
+    peer->data = vv->data;
+    peer->len = vv->len;
 
 #if (NGX_HAVE_UNIX_DOMAIN)
     if (vv->len == 5 && ngx_strncmp(vv->data, "unix:", 5) == 0) {
@@ -644,35 +810,185 @@ ngx_http_twilio_guard_trusted(ngx_http_request_t *r,
         return 0;
     }
 
-    return ngx_cidr_match(addr.sockaddr, lcf->trusted) == NGX_OK;
-}
-
-
-static ngx_uint_t
-ngx_http_twilio_guard_forwarded_https(ngx_http_request_t *r,
-    ngx_http_twilio_guard_loc_conf_t *lcf)
-{
-    ngx_str_t  proto;
-
-    if (!ngx_http_twilio_guard_trusted(r, lcf)) {
-        return 0;
-    }
-
-    if (!ngx_http_twilio_guard_forwarded(r,
-                                         &ngx_http_twilio_guard_xf_proto,
-                                         &proto))
-    {
-        return 0;
-    }
-
-    return proto.len == 5 && ngx_strncasecmp(proto.data, (u_char *) "https", 5)
-                             == 0;
+    return ngx_http_twilio_guard_cidr_match(addr.sockaddr, lcf->trusted)
+           == NGX_OK;
 }
 
 
 /*
- * The first element of an X-Forwarded-* header: the one the proxy
- * closest to the client wrote.
+ * What a trusted proxy says about the URL Twilio requested.  Only what
+ * the configuration uses is read: the scheme for twilio_guard_https over
+ * plain HTTP, everything for the default URL.  Each header must be well
+ * formed (see ngx_http_twilio_guard_forwarded); NGX_DECLINED names the
+ * first one that is not in fwd->bad, and leaves it out of fwd.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_forwarded_read(ngx_http_request_t *r,
+    ngx_http_twilio_guard_loc_conf_t *lcf, ngx_http_twilio_guard_fwd_t *fwd)
+{
+    ngx_int_t   rc;
+    ngx_str_t   v;
+    ngx_uint_t  url, has_port;
+
+    ngx_memzero(fwd, sizeof(ngx_http_twilio_guard_fwd_t));
+
+    fwd->proto_lines = ngx_http_twilio_guard_header(r,
+                                            &ngx_http_twilio_guard_xf_proto,
+                                            &v);
+
+    fwd->trusted = ngx_http_twilio_guard_trusted(r, lcf, &fwd->peer);
+
+    if (!fwd->trusted) {
+        return NGX_OK;
+    }
+
+    url = (lcf->url == NULL);
+    rc = NGX_OK;
+
+    if (url || (lcf->https && r->connection->ssl == NULL)) {
+
+        if (ngx_http_twilio_guard_forwarded(r, &ngx_http_twilio_guard_xf_proto,
+                                            &v))
+        {
+            if (v.len == 4 && ngx_strncasecmp(v.data, (u_char *) "http", 4)
+                              == 0)
+            {
+                ngx_str_set(&fwd->scheme, "http");
+
+            } else if (v.len == 5
+                       && ngx_strncasecmp(v.data, (u_char *) "https", 5) == 0)
+            {
+                ngx_str_set(&fwd->scheme, "https");
+
+            } else {
+                fwd->bad_name = ngx_http_twilio_guard_xf_proto;
+                fwd->bad_value = v;
+                rc = NGX_DECLINED;
+            }
+        }
+    }
+
+    if (!url) {
+        return rc;
+    }
+
+    if (ngx_http_twilio_guard_forwarded(r, &ngx_http_twilio_guard_xf_host,
+                                        &v))
+    {
+        if (ngx_http_twilio_guard_host_valid(&v, &has_port) == NGX_OK) {
+            fwd->host = v;
+            fwd->host_port = has_port;
+
+        } else if (rc == NGX_OK) {
+            fwd->bad_name = ngx_http_twilio_guard_xf_host;
+            fwd->bad_value = v;
+            rc = NGX_DECLINED;
+        }
+    }
+
+    if (ngx_http_twilio_guard_forwarded(r, &ngx_http_twilio_guard_xf_port,
+                                        &v))
+    {
+        if (ngx_http_twilio_guard_port_valid(v.data, v.len)) {
+            fwd->port = v;
+
+        } else if (rc == NGX_OK) {
+            fwd->bad_name = ngx_http_twilio_guard_xf_port;
+            fwd->bad_value = v;
+            rc = NGX_DECLINED;
+        }
+    }
+
+    return rc;
+}
+
+
+/*
+ * The forwarded headers before the body is read: each one used must be
+ * well formed (forwarded_malformed), and HTTPS, when required, must be
+ * the connection's or a trusted proxy's (not_https).  The not_https line
+ * says which of the three usual mistakes it was.  Returns NGX_OK to go
+ * on (also in a dry run), or the status to reject with.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_forwarded_https(ngx_http_request_t *r,
+    ngx_http_twilio_guard_loc_conf_t *lcf, ngx_http_twilio_guard_ctx_t *ctx)
+{
+    ngx_int_t                    rc;
+    ngx_http_twilio_guard_fwd_t  fwd;
+
+    rc = ngx_http_twilio_guard_forwarded_read(r, lcf, &fwd);
+
+    if (rc != NGX_OK) {
+        rc = ngx_http_twilio_guard_reject(r, ctx,
+                                      NGX_TWILIO_FORWARDED_MALFORMED,
+                                      lcf->reject_status,
+                                      "%V \"%V\" from the trusted proxy %V "
+                                      "is not %s", &fwd.bad_name,
+                                      ngx_http_twilio_guard_log_value(r,
+                                                            &fwd.bad_value),
+                                      &fwd.peer,
+                                      fwd.bad_name.data
+                                      == ngx_http_twilio_guard_xf_proto.data
+                                      ? "\"http\" or \"https\""
+                                      : fwd.bad_name.data
+                                        == ngx_http_twilio_guard_xf_host.data
+                                        ? "a host name or address with an "
+                                          "optional port"
+                                        : "a port number");
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    if (!lcf->https || r->connection->ssl) {
+        return NGX_OK;
+    }
+
+    if (fwd.scheme.len == 5) {
+        /* a trusted proxy says "https" */
+        return NGX_OK;
+    }
+
+    if (fwd.trusted) {
+        rc = ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_NOT_HTTPS,
+                                      lcf->reject_status,
+                                      "request did not arrive over HTTPS "
+                                      "(twilio_guard_https on), and the "
+                                      "trusted proxy %V %s", &fwd.peer,
+                                      fwd.scheme.len
+                                      ? "says \"X-Forwarded-Proto: http\""
+                                      : "sent no X-Forwarded-Proto");
+
+    } else if (fwd.proto_lines) {
+        rc = ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_NOT_HTTPS,
+                                      lcf->reject_status,
+                                      "request did not arrive over HTTPS "
+                                      "(twilio_guard_https on); its "
+                                      "X-Forwarded-Proto is ignored because "
+                                      "%V is not a twilio_guard_trusted_proxy",
+                                      &fwd.peer);
+
+    } else {
+        rc = ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_NOT_HTTPS,
+                                      lcf->reject_status,
+                                      "request did not arrive over HTTPS "
+                                      "(twilio_guard_https on), and has no "
+                                      "X-Forwarded-Proto");
+    }
+
+    return (rc == NGX_DECLINED) ? NGX_OK : rc;
+}
+
+
+/*
+ * The last element of the last X-Forwarded-* header line: what the
+ * trusted proxy itself wrote, since a proxy appends to what it received
+ * (the realip module reads X-Forwarded-For the same way).  Returns
+ * whether the header is present; an empty element is returned as such,
+ * and is malformed.
  */
 
 static ngx_uint_t
@@ -687,12 +1003,9 @@ ngx_http_twilio_guard_forwarded(ngx_http_request_t *r, ngx_str_t *name,
 
     last = value->data + value->len;
 
-    p = ngx_strlchr(value->data, last, ',');
-    if (p) {
-        last = p;
+    for (p = last; p > value->data && p[-1] != ','; p--) {
+        /* void */
     }
-
-    p = value->data;
 
     while (p < last && (*p == ' ' || *p == '\t')) {
         p++;
@@ -705,12 +1018,108 @@ ngx_http_twilio_guard_forwarded(ngx_http_request_t *r, ngx_str_t *name,
     value->data = p;
     value->len = last - p;
 
-    return value->len != 0;
+    return 1;
 }
 
 
 /*
- * The number of times the header is present; value is the first one.
+ * An X-Forwarded-Host: a host name (RFC 3986 reg-name: letters, digits,
+ * "-._~!$&'()*+;=" and %XX) or an IP literal in brackets, then an
+ * optional ":port".  has_port says whether the port is there.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_host_valid(ngx_str_t *host, ngx_uint_t *has_port)
+{
+    u_char  *p, *last, c;
+
+    p = host->data;
+    last = p + host->len;
+
+    if (p == last) {
+        return NGX_DECLINED;
+    }
+
+    if (*p == '[') {
+        for (p++; p < last && *p != ']'; p++) {
+            c = (u_char) (*p | 0x20);
+
+            if (!((*p >= '0' && *p <= '9') || (c >= 'a' && c <= 'f')
+                  || *p == ':' || *p == '.'))
+            {
+                return NGX_DECLINED;
+            }
+        }
+
+        if (p == last || p == host->data + 1) {
+            return NGX_DECLINED;
+        }
+
+        p++;
+
+    } else {
+        for ( /* void */ ; p < last && *p != ':'; p++) {
+            c = (u_char) (*p | 0x20);
+
+            if ((c >= 'a' && c <= 'z') || (*p >= '0' && *p <= '9')) {
+                continue;
+            }
+
+            if (*p == '%') {
+                if (last - p < 3
+                    || ngx_hextoi(p + 1, 2) == NGX_ERROR)
+                {
+                    return NGX_DECLINED;
+                }
+
+                p += 2;
+                continue;
+            }
+
+            if (*p == '\0' || ngx_strchr("-._~!$&'()*+;=", *p) == NULL) {
+                return NGX_DECLINED;
+            }
+        }
+
+        if (p == host->data) {
+            return NGX_DECLINED;
+        }
+    }
+
+    if (p == last) {
+        *has_port = 0;
+        return NGX_OK;
+    }
+
+    if (*p != ':' || !ngx_http_twilio_guard_port_valid(p + 1, last - p - 1)) {
+        return NGX_DECLINED;
+    }
+
+    *has_port = 1;
+
+    return NGX_OK;
+}
+
+
+/* a port: 1 to 5 digits, 1 to 65535 */
+
+static ngx_uint_t
+ngx_http_twilio_guard_port_valid(u_char *p, size_t len)
+{
+    ngx_int_t  n;
+
+    if (len == 0 || len > 5) {
+        return 0;
+    }
+
+    n = ngx_atoi(p, len);
+
+    return n >= 1 && n <= 65535;
+}
+
+
+/*
+ * The number of times the header is present; value is the last one.
  */
 
 static ngx_uint_t
@@ -722,6 +1131,8 @@ ngx_http_twilio_guard_header(ngx_http_request_t *r, ngx_str_t *name,
     ngx_table_elt_t  *h;
 
     n = 0;
+    ngx_str_null(value);
+
     part = &r->headers_in.headers.part;
     h = part->elts;
 
@@ -743,13 +1154,8 @@ ngx_http_twilio_guard_header(ngx_http_request_t *r, ngx_str_t *name,
             continue;
         }
 
-        if (n++ == 0) {
-            *value = h[i].value;
-        }
-    }
-
-    if (n == 0) {
-        ngx_str_null(value);
+        *value = h[i].value;
+        n++;
     }
 
     return n;
@@ -758,18 +1164,22 @@ ngx_http_twilio_guard_header(ngx_http_request_t *r, ngx_str_t *name,
 
 /*
  * The URL Twilio requested: twilio_guard_url, or by default
- * $scheme://$http_host$request_uri, the raw bytes the client sent.  From
- * a trusted proxy, X-Forwarded-Proto, -Host and -Port stand in for the
- * scheme, host and port nginx sees.
+ * $scheme://$http_host$request_uri, the raw bytes the client sent (the
+ * request target's authority where there is no Host header, as HTTP/2
+ * and HTTP/3 allow).  From a trusted proxy, well-formed
+ * X-Forwarded-Proto, -Host and -Port stand in for the scheme, host and
+ * port nginx sees; a malformed one has been rejected before (in a dry
+ * run it is left out).
  */
 
 static ngx_int_t
 ngx_http_twilio_guard_url(ngx_http_request_t *r,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *url)
 {
-    u_char     *p;
-    ngx_str_t   scheme, host, port, v;
-    ngx_uint_t  trusted;
+    u_char                       *p;
+    ngx_str_t                     scheme, host, port;
+    ngx_uint_t                    has_port;
+    ngx_http_twilio_guard_fwd_t   fwd;
 
     if (lcf->url) {
         return ngx_http_complex_value(r, lcf->url, url);
@@ -789,35 +1199,31 @@ ngx_http_twilio_guard_url(ngx_http_request_t *r,
         host = r->headers_in.host->value;
 
     } else {
-        ngx_str_null(&host);
+        (void) ngx_http_twilio_guard_authority(r, &host);
     }
 
     ngx_str_null(&port);
 
-    trusted = ngx_http_twilio_guard_trusted(r, lcf);
+    (void) ngx_http_twilio_guard_forwarded_read(r, lcf, &fwd);
 
-    if (trusted) {
-        if (ngx_http_twilio_guard_forwarded(r,
-                                            &ngx_http_twilio_guard_xf_proto,
-                                            &v))
-        {
-            scheme = v;
-        }
+    if (fwd.scheme.len) {
+        scheme = fwd.scheme;
+    }
 
-        if (ngx_http_twilio_guard_forwarded(r,
-                                            &ngx_http_twilio_guard_xf_host,
-                                            &v))
-        {
-            host = v;
-        }
+    if (fwd.host.len) {
+        host = fwd.host;
+        has_port = fwd.host_port;
 
-        if (ngx_http_twilio_guard_forwarded(r,
-                                            &ngx_http_twilio_guard_xf_port,
-                                            &v)
-            && ngx_strlchr(host.data, host.data + host.len, ':') == NULL)
-        {
-            port = v;
-        }
+    } else {
+        /* nginx has validated the Host header: a port follows a ':' */
+        p = (host.len && host.data[0] == '[')
+            ? ngx_strlchr(host.data, host.data + host.len, ']') : host.data;
+
+        has_port = (p && ngx_strlchr(p, host.data + host.len, ':') != NULL);
+    }
+
+    if (fwd.port.len && !has_port) {
+        port = fwd.port;
     }
 
     url->len = scheme.len + sizeof("://") - 1 + host.len
@@ -976,7 +1382,8 @@ ngx_http_twilio_guard_is_form(ngx_http_request_t *r)
  * first reason (the one $twilio_guard_result shows) is logged, others go
  * to the debug log.  The message is made safe for a log line whatever
  * the arguments: bytes outside printable ASCII are written as \xHH, and
- * it is cut at NGX_HTTP_TWILIO_GUARD_LOG_MSG bytes.
+ * it is cut at NGX_HTTP_TWILIO_GUARD_LOG_MSG bytes.  Values from the
+ * request should still go through ngx_http_twilio_guard_log_value().
  */
 
 static ngx_int_t
@@ -1049,6 +1456,60 @@ ngx_http_twilio_guard_reject(ngx_http_request_t *r,
     ctx->status = status;
 
     return status;
+}
+
+
+/*
+ * A URL or header value fit for a log line, between quotes: bytes
+ * outside printable ASCII, '"' and '\' are written as \xHH, and after
+ * NGX_HTTP_TWILIO_GUARD_LOG_VALUE bytes the rest is replaced by
+ * "...(cut, N bytes)", N the value's whole length.
+ */
+
+static ngx_str_t *
+ngx_http_twilio_guard_log_value(ngx_http_request_t *r, ngx_str_t *value)
+{
+    u_char     *p, *end, *s, *last;
+    ngx_str_t  *out;
+
+    static ngx_str_t  failed = ngx_string("(not shown: out of memory)");
+    static u_char     hex[] = "0123456789ABCDEF";
+
+    out = ngx_palloc(r->pool, sizeof(ngx_str_t)
+                              + NGX_HTTP_TWILIO_GUARD_LOG_VALUE
+                              + sizeof("...(cut,  bytes)") + NGX_SIZE_T_LEN);
+    if (out == NULL) {
+        return &failed;
+    }
+
+    out->data = (u_char *) (out + 1);
+
+    p = out->data;
+    end = p + NGX_HTTP_TWILIO_GUARD_LOG_VALUE;
+
+    s = value->data;
+    last = s + value->len;
+
+    for ( /* void */ ; s < last && end - p >= 4; s++) {
+
+        if (*s >= 0x20 && *s < 0x7f && *s != '"' && *s != '\\') {
+            *p++ = *s;
+            continue;
+        }
+
+        *p++ = '\\';
+        *p++ = 'x';
+        *p++ = hex[*s >> 4];
+        *p++ = hex[*s & 0xf];
+    }
+
+    if (s < last) {
+        p = ngx_sprintf(p, "...(cut, %uz bytes)", value->len);
+    }
+
+    out->len = p - out->data;
+
+    return out;
 }
 
 

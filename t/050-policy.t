@@ -65,7 +65,7 @@ __DATA__
 signed_request(body => "a=1")
 --- error_code: 403
 --- error_log
-twilio_guard: rejected: not_https, request did not arrive over HTTPS (twilio_guard_https on)
+twilio_guard: rejected: not_https, request did not arrive over HTTPS (twilio_guard_https on), and has no X-Forwarded-Proto
 
 
 
@@ -126,7 +126,7 @@ signed_request(body => "a=1", url => "https://hooks.example.com/sms",
     }
 --- raw_request eval
 signed_request(body => "a=1", url => "https://hooks.example.com:8443/sms",
-                headers => ["X-Forwarded-Proto" => "https, http",
+                headers => ["X-Forwarded-Proto" => "http, https",
                             "X-Forwarded-Host" => "hooks.example.com",
                             "X-Forwarded-Port" => "8443"])
 --- error_code: 200
@@ -147,7 +147,7 @@ signed_request(body => "a=1", url => "http://hooks.example.com/sms",
                             "X-Forwarded-Host" => "hooks.example.com"])
 --- error_code: 403
 --- error_log
-rejected: not_https
+rejected: not_https, request did not arrive over HTTPS (twilio_guard_https on), and the trusted proxy 127.0.0.1 says "X-Forwarded-Proto: http"
 
 
 
@@ -165,7 +165,7 @@ signed_request(body => "a=1", url => "https://hooks.example.com/sms",
                            "X-Forwarded-Host" => "hooks.example.com"])
 --- error_code: 403
 --- error_log
-twilio_guard: rejected: not_https
+twilio_guard: rejected: not_https, request did not arrive over HTTPS (twilio_guard_https on); its X-Forwarded-Proto is ignored because 127.0.0.1 is not a twilio_guard_trusted_proxy
 
 
 
@@ -819,6 +819,423 @@ signed_request(body => ::sms($::AC1), sig => undef)
 [200, 503, 200, 403]
 --- response_headers eval
 ["X-From: +1", "X-From: +1", "X-From: +2", "X-From: "]
+
+
+
+=== TEST 16a: X-Forwarded-Proto: the last line counts, not the first
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.0/8;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://hooks.example.com/sms",
+               headers => ["X-Forwarded-Proto" => "https",
+                           "X-Forwarded-Host" => "hooks.example.com",
+                           "X-Forwarded-Proto" => "http"])
+--- error_code: 403
+--- response_headers
+X-Result: not_https
+--- error_log
+rejected: not_https, request did not arrive over HTTPS (twilio_guard_https on), and the trusted proxy 127.0.0.1 says "X-Forwarded-Proto: http"
+
+
+
+=== TEST 16b: X-Forwarded-Proto: the last element counts, not the first
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.0/8;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://hooks.example.com/sms",
+               headers => ["X-Forwarded-Proto" => "https, http",
+                           "X-Forwarded-Host" => "hooks.example.com"])
+--- error_code: 403
+--- response_headers
+X-Result: not_https
+
+
+
+=== TEST 16c: X-Forwarded-Host: the last element counts
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.0/8;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://hooks.example.com/sms",
+               headers => ["X-Forwarded-Proto" => "https",
+                           "X-Forwarded-Host" => "evil.example.com",
+                           "X-Forwarded-Host" => "other.example.com, hooks.example.com"])
+--- error_code: 200
+--- response_headers
+X-Result: ok
+
+
+
+=== TEST 16d: a malformed X-Forwarded-Host is rejected, never signed
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.0/8;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://hooks.example.com/x?/sms",
+               headers => ["X-Forwarded-Proto" => "https",
+                           "X-Forwarded-Host" => "hooks.example.com/x?"])
+--- error_code: 403
+--- response_headers
+X-Result: forwarded_malformed
+--- error_log
+rejected: forwarded_malformed, X-Forwarded-Host "hooks.example.com/x?" from the trusted proxy 127.0.0.1 is not a host name or address with an optional port
+
+
+
+=== TEST 16e: a malformed X-Forwarded-Port is rejected, never signed
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.0/8;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => 'https://hooks.example.com:443@evil/sms',
+               headers => ["X-Forwarded-Proto" => "https",
+                           "X-Forwarded-Host" => "hooks.example.com",
+                           "X-Forwarded-Port" => '443@evil'])
+--- error_code: 403
+--- response_headers
+X-Result: forwarded_malformed
+--- error_log
+rejected: forwarded_malformed, X-Forwarded-Port "443@evil" from the trusted proxy 127.0.0.1 is not a port number
+
+
+
+=== TEST 16f: X-Forwarded-Port 0 or over 65535 is malformed too
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.0/8;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://hooks.example.com:65536/sms",
+               headers => ["X-Forwarded-Proto" => "https",
+                           "X-Forwarded-Host" => "hooks.example.com",
+                           "X-Forwarded-Port" => "65536"])
+--- error_code: 403
+--- response_headers
+X-Result: forwarded_malformed
+
+
+
+=== TEST 16g: an X-Forwarded-Proto other than http or https is malformed
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.0/8;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://hooks.example.com/sms",
+               headers => ["X-Forwarded-Proto" => "https, ",
+                           "X-Forwarded-Host" => "hooks.example.com"])
+--- error_code: 403
+--- response_headers
+X-Result: forwarded_malformed
+--- error_log
+rejected: forwarded_malformed, X-Forwarded-Proto "" from the trusted proxy 127.0.0.1 is not "http" or "https"
+
+
+
+=== TEST 16h: an IPv6 literal X-Forwarded-Host takes X-Forwarded-Port
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.0/8;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://[2001:db8::1]:8443/sms",
+               headers => ["X-Forwarded-Proto" => "HTTPS",
+                           "X-Forwarded-Host" => "[2001:db8::1]",
+                           "X-Forwarded-Port" => "8443"])
+--- error_code: 200
+--- response_headers
+X-Result: ok
+
+
+
+=== TEST 16i: control bytes of a malformed X-Forwarded-Host are escaped in the log, a long one is cut
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.0/8;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1",
+               headers => ["X-Forwarded-Proto" => "https",
+                           "X-Forwarded-Host" => "a\x01\"b" . ("c" x 1000)])
+--- error_code: 403
+--- error_log eval
+qr/forwarded_malformed, X-Forwarded-Host "a\\x01\\x22bc{200,256}\.\.\.\(cut, 1004 bytes\)" from the trusted proxy/
+
+
+
+=== TEST 16j: forwarded headers the configuration does not use are not checked
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.0/8;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1",
+               headers => ["X-Forwarded-Proto" => "https",
+                           "X-Forwarded-Host" => "not a host",
+                           "X-Forwarded-Port" => "x"])
+--- error_code: 200
+--- response_headers
+X-Result: ok
+
+
+
+=== TEST 17a: IPv4-mapped rules match IPv4 clients on a dual-stack listener (1/2)
+--- http_config
+    server {
+        listen [::]:$TEST_NGINX_RAND_PORT_1 ipv6only=off;
+
+        location /sms {
+            twilio_guard on;
+            twilio_guard_https off;
+            twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+            twilio_guard_url https://example.com/sms;
+            twilio_guard_deny ::ffff:127.0.0.1;
+            add_header X-Client $remote_addr always;
+            add_header X-Result $twilio_guard_result always;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+        }
+    }
+--- config
+    location /sms {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- raw_request eval
+signed_request(body => "a=1")
+--- error_code: 403
+--- response_headers
+X-Client: ::ffff:127.0.0.1
+X-Result: ip_denied
+
+
+
+=== TEST 17b: IPv4-mapped rules match IPv4 clients on a dual-stack listener (2/2)
+--- http_config
+    server {
+        listen [::]:$TEST_NGINX_RAND_PORT_1 ipv6only=off;
+
+        location /sms {
+            twilio_guard on;
+            twilio_guard_https off;
+            twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+            twilio_guard_url https://example.com/sms;
+            twilio_guard_allow ::ffff:10.0.0.0/104;
+            twilio_guard_deny ::ffff:127.0.0.0/104;
+            add_header X-Result $twilio_guard_result always;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+        }
+    }
+--- config
+    location /sms {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- raw_request eval
+signed_request(body => "a=1")
+--- error_code: 403
+--- response_headers
+X-Result: ip_denied
+
+
+
+=== TEST 17c: ... and the same client on an IPv4 listener
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        twilio_guard_deny ::ffff:127.0.0.1;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1")
+--- error_code: 403
+--- response_headers
+X-Result: ip_denied
+
+
+
+=== TEST 17d: an IPv6 client does not match an IPv4-mapped rule
+--- http_config
+    server {
+        listen [::]:$TEST_NGINX_RAND_PORT_1 ipv6only=off;
+
+        location /sms {
+            twilio_guard on;
+            twilio_guard_https off;
+            twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+            twilio_guard_url https://example.com/sms;
+            twilio_guard_deny ::ffff:127.0.0.1;
+            twilio_guard_deny 127.0.0.1;
+            add_header X-Client $remote_addr always;
+            add_header X-Result $twilio_guard_result always;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+        }
+    }
+--- config
+    location /sms {
+        proxy_pass http://[::1]:$TEST_NGINX_RAND_PORT_1;
+    }
+--- raw_request eval
+signed_request(body => "a=1")
+--- error_code: 200
+--- response_headers
+X-Client: ::1
+X-Result: ok
+
+
+
+=== TEST 17e: an IPv4-mapped twilio_guard_trusted_proxy on a dual-stack listener
+--- http_config
+    server {
+        listen [::]:$TEST_NGINX_RAND_PORT_1 ipv6only=off;
+
+        location /sms {
+            twilio_guard on;
+            twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+            twilio_guard_trusted_proxy ::ffff:127.0.0.1;
+            add_header X-Result $twilio_guard_result always;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+        }
+    }
+--- config
+    location /sms {
+        proxy_set_header Host example.com;
+        proxy_set_header X-Forwarded-Proto https;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- raw_request eval
+signed_request(body => "a=1")
+--- error_code: 200
+--- response_headers
+X-Result: ok
+
+
+
+=== TEST 18a: an absolute-form target naming another virtual host is rejected, never forwarded
+--- http_config
+    server {
+        listen $TEST_NGINX_SERVER_PORT;
+        server_name internal.example.com;
+
+        location /sms {
+            twilio_guard on;
+            twilio_guard_https off;
+            twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+            add_header X-Server internal always;
+            add_header X-Result $twilio_guard_result always;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+        }
+    }
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        add_header X-Server localhost always;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+    location /__ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- request eval
+["GET /__reset",
+ "POST http://internal.example.com/sms\na=1",
+ "GET /__hits",
+ "POST http://LocalHost/sms\na=1",
+ "GET /__hits"]
+--- more_headers eval
+["",
+ "Host: localhost\nContent-Type: application/x-www-form-urlencoded\n"
+ . "X-Twilio-Signature: "
+ . signature_for(body => "a=1", url => "http://localhost/sms"),
+ "",
+ "Host: localhost\nContent-Type: application/x-www-form-urlencoded\n"
+ . "X-Twilio-Signature: "
+ . signature_for(body => "a=1", url => "http://localhost/sms"),
+ ""]
+--- error_code eval
+[200, 403, 200, 200, 200]
+--- response_headers eval
+["", "X-Server: internal\nX-Result: host_mismatch", "",
+ "X-Server: localhost\nX-Result: ok", ""]
+--- response_body_like eval
+[qr/^hits: 0$/, qr/403 Forbidden/, qr/^hits: 0$/, qr/^uri: \/sms$/m,
+ qr/^hits: 1$/]
+
+
+
+=== TEST 18b: ... and the log says why
+--- http_config
+    server {
+        listen $TEST_NGINX_SERVER_PORT;
+        server_name internal.example.com;
+
+        location /sms {
+            twilio_guard on;
+            twilio_guard_https off;
+            twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+        }
+    }
+--- config
+    location /sms {
+        return 200;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "http://localhost/sms",
+               target => "http://internal.example.com/sms")
+--- error_code: 403
+--- error_log
+rejected: host_mismatch, the request target names the host "internal.example.com", the Host header "localhost"
 
 
 
