@@ -45,6 +45,10 @@ typedef struct {
     /* where "twilio_guard on" was set, for errors found when merging */
     ngx_str_t                   enable_file;
     ngx_uint_t                  enable_line;
+
+    /* where the first key of this level was set, likewise */
+    ngx_str_t                   keys_file;
+    ngx_uint_t                  keys_line;
 } ngx_http_twilio_guard_loc_conf_t;
 
 
