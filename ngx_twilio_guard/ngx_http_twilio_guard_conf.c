@@ -355,7 +355,8 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (size > 1024 * 1024) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%s file \"%V\" is larger than 1M", what, &name);
+                           "%s file \"%V\" is larger than 1M, the most it "
+                           "may be: is it the right file?", what, &name);
         goto failed;
     }
 
