@@ -1445,6 +1445,19 @@ ngx_http_twilio_guard_count_keys(ngx_conf_t *cf,
     }
 
     if (unbound + most <= NGX_TWILIO_MAX_KEYS) {
+
+        if (unbound == 0 && bound > NGX_TWILIO_MAX_KEYS) {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "all %ui auth tokens from %V:%ui that apply in "
+                          "%V:%ui are bound to accounts: a request that "
+                          "names no account (a JSON webhook or Event "
+                          "Streams without AccountSid in its URL) could try "
+                          "them all, so it is rejected (unknown_account); "
+                          "add an unbound token for such webhooks",
+                          bound, &conf->keys_file, conf->keys_line,
+                          &conf->enable_file, conf->enable_line);
+        }
+
         return NGX_OK;
     }
 

@@ -67,6 +67,9 @@ secret_file("t040-27-tokens",
             . join('', map { "$AC $_\n" } @hex[2 .. 7])
             . join('', map { sprintf("AC%032x %s\n", $_, $hex[$_ + 8]) }
                        1 .. 40), 0600);
+secret_file("t040-27b-tokens",
+            join('', map { sprintf("AC%032x %s\n", $_, $hex[$_ + 8]) }
+                     1 .. 40), 0600);
 
 no_shuffle();
 run_tests();
@@ -407,6 +410,25 @@ qr/\[emerg\] .*9 auth tokens from \S+nginx\.conf:\d+ apply to a request from AC0
 GET /t
 --- response_body
 started
+--- no_error_log
+[warn]
+
+
+
+=== TEST 27b: ... but when all of them are bound, requests that name no account are refused: a warning says so
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t040-27b-tokens;
+        return 200;
+    }
+    location /t { return 200 "started\n"; }
+--- request
+GET /t
+--- response_body
+started
+--- error_log eval
+qr/\[warn\] .*all 40 auth tokens from \S+nginx\.conf:\d+ that apply in \S+nginx\.conf:\d+ are bound to accounts: a request that names no account \(a JSON webhook or Event Streams without AccountSid in its URL\) could try them all, so it is rejected \(unknown_account\); add an unbound token for such webhooks/
 
 
 
