@@ -747,8 +747,8 @@ ngx_http_twilio_guard_check_token(ngx_conf_t *cf, ngx_str_t *token,
                   "a twilio_guard_auth_token_file, as \"ACCOUNT_SID TOKEN\"";
 
     } else if (token->len == 34
-               && (token->data[0] == 'A' || token->data[0] == 'S')
-               && (token->data[1] == 'C' || token->data[1] == 'K'))
+               && ((token->data[0] == 'A' && token->data[1] == 'C')
+                   || (token->data[0] == 'S' && token->data[1] == 'K')))
     {
         for (i = 2; i < 34; i++) {
             if (ngx_hextoi(&token->data[i], 1) == NGX_ERROR) {
