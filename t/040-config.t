@@ -354,6 +354,18 @@ qr/\[emerg\] .*the token is an account SID, not an auth token: use the auth toke
 
 
 
+=== TEST 23b: ... and so is an API key SID
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token SK0123456789abcdef0123456789abcdef;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*the token is an API key SID: Twilio signs webhooks with the account's auth token, use that in \S+nginx\.conf:\d+/
+
+
+
 === TEST 24: a token that is not 32 lowercase hex digits is accepted with a warning
 --- config
     location /sms {
