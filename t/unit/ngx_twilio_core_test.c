@@ -210,6 +210,19 @@ collect(void *data, ngx_twilio_str_t *sid, ngx_twilio_str_t *token,
 
 
 static int
+refuse(void *data, ngx_twilio_str_t *sid, ngx_twilio_str_t *token,
+    size_t line)
+{
+    (void) data;
+    (void) sid;
+    (void) token;
+    (void) line;
+
+    return -1;
+}
+
+
+static int
 parse_tokens(const char *text, tokens_t *t, size_t *line, const char **err)
 {
     memset(t, 0, sizeof(tokens_t));
@@ -557,6 +570,11 @@ main(void)
     ok(parse_tokens("tok\x01\n", &t, &line, &err) != 0,
        "control character rejected");
     ok(parse_tokens("", &t, &line, &err) == 0 && t.n == 0, "empty file");
+    err = "unset";
+    ok(ngx_twilio_tokens_parse((u_char *) "# c\ntok\n", 8, refuse, NULL,
+                               &line, &err) == -1
+       && line == 2 && err == NULL,
+       "a failing handler: its line, and no message of the parser's own");
 
     /* shared-key settings header */
 
