@@ -17,8 +17,29 @@
 typedef struct {
     ngx_conf_t                         *cf;
     ngx_http_twilio_guard_loc_conf_t   *lcf;
+    ngx_str_t                          *name;
     ngx_uint_t                          shared;  /* unsigned shared:1; */
 } ngx_http_twilio_guard_file_ctx_t;
+
+
+/* a line of a secret file, for messages about its entries */
+
+typedef struct {
+    const char                         *what;
+    ngx_str_t                          *file;
+    size_t                              line;
+} ngx_http_twilio_guard_where_t;
+
+
+/*
+ * The one rule for secret files, said the same way in every message, the
+ * README and docs/directives.md.
+ */
+
+#define NGX_HTTP_TWILIO_GUARD_SECRET_RULE                                     \
+    "secret files must be owned by root and readable by root only "           \
+    "(chown root:root FILE; chmod 600 FILE), in directories that only root "  \
+    "can write to"
 
 
 static char *ngx_http_twilio_guard(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -29,6 +50,10 @@ static char *ngx_http_twilio_guard_shared_key(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_twilio_guard_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_twilio_guard_secret_path(ngx_conf_t *cf,
+    ngx_str_t *name, const char *what, ngx_file_info_t *target);
+static ngx_int_t ngx_http_twilio_guard_secret_component(ngx_conf_t *cf,
+    ngx_str_t *name, const char *what, u_char *path, ngx_file_info_t *fi);
 static char *ngx_http_twilio_guard_reject_status(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_twilio_guard_trusted_proxy(ngx_conf_t *cf,
@@ -39,9 +64,25 @@ static ngx_int_t ngx_http_twilio_guard_cidr(ngx_conf_t *cf,
     ngx_command_t *cmd, ngx_str_t *value, ngx_array_t *cidrs);
 static ngx_int_t ngx_http_twilio_guard_add_token(ngx_conf_t *cf,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *account_sid,
-    ngx_str_t *token);
+    ngx_str_t *token, ngx_http_twilio_guard_where_t *where);
+static ngx_int_t ngx_http_twilio_guard_check_token(ngx_conf_t *cf,
+    ngx_str_t *token, ngx_http_twilio_guard_where_t *where);
 static ngx_int_t ngx_http_twilio_guard_add_shared_key(ngx_conf_t *cf,
-    ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *id, ngx_str_t *secret);
+    ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *id, ngx_str_t *secret,
+    ngx_http_twilio_guard_where_t *where);
+static void ngx_http_twilio_guard_where_error(ngx_conf_t *cf,
+    ngx_uint_t level, ngx_http_twilio_guard_where_t *where, const char *fmt,
+    ...);
+static void ngx_http_twilio_guard_keys_here(ngx_conf_t *cf,
+    ngx_http_twilio_guard_loc_conf_t *lcf);
+static ngx_int_t ngx_http_twilio_guard_count_keys(ngx_conf_t *cf,
+    ngx_http_twilio_guard_loc_conf_t *conf);
+static int ngx_libc_cdecl ngx_http_twilio_guard_sid_cmp(const void *one,
+    const void *two);
+static void ngx_http_twilio_guard_check_location(ngx_conf_t *cf,
+    ngx_http_twilio_guard_loc_conf_t *conf);
+static char *ngx_http_twilio_guard_url(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_twilio_mac_t *ngx_http_twilio_guard_mac(ngx_conf_t *cf,
     ngx_int_t alg, ngx_str_t *secret);
 static int ngx_http_twilio_guard_file_entry(void *data,
@@ -101,7 +142,7 @@ ngx_command_t  ngx_http_twilio_guard_commands[] = {
 
     { ngx_string("twilio_guard_url"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
-      ngx_http_set_complex_value_slot,
+      ngx_http_twilio_guard_url,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_twilio_guard_loc_conf_t, url),
       NULL },
@@ -199,7 +240,9 @@ ngx_http_twilio_guard_auth_token(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_twilio_guard_add_token(cf, conf, NULL, &value[1]) != NGX_OK) {
+    if (ngx_http_twilio_guard_add_token(cf, conf, NULL, &value[1], NULL)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -224,7 +267,8 @@ ngx_http_twilio_guard_shared_key(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_twilio_guard_add_shared_key(cf, conf, &value[1], &value[2])
+    if (ngx_http_twilio_guard_add_shared_key(cf, conf, &value[1], &value[2],
+                                             NULL)
         != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -255,13 +299,14 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_str_t                         *value, name;
     ngx_uint_t                         count;
     ngx_file_t                         file;
-    const char                        *err;
+    const char                        *err, *what;
     ngx_array_t                       *list;
-    ngx_file_info_t                    fi;
+    ngx_file_info_t                    fi, target;
     ngx_http_twilio_guard_file_ctx_t   fctx;
 
     value = cf->args->elts;
     name = value[1];
+    what = cmd->offset ? "shared key" : "token";
 
     if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
@@ -290,16 +335,32 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (!ngx_is_file(&fi)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" is not a regular file", &name);
+                           "%s file \"%V\" is not a regular file",
+                           what, &name);
         goto failed;
     }
 
-    if (ngx_file_access(&fi) & (S_IROTH|S_IWOTH)) {
+    /* the path was checked after opening: it must lead to what was read */
+
+    if (ngx_http_twilio_guard_secret_path(cf, &name, what, &target)
+        != NGX_OK)
+    {
+        goto failed;
+    }
+
+    if (target.st_dev != fi.st_dev || target.st_ino != fi.st_ino) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%s file \"%V\" is accessible by others "
-                           "(mode 0%ui%ui%ui): make it readable only by its "
-                           "owner and nginx's group, e.g. \"chmod 640\"",
-                           cmd->offset ? "shared key" : "token", &name,
+                           "%s file \"%V\" was replaced while it was read",
+                           what, &name);
+        goto failed;
+    }
+
+    if (ngx_file_access(&fi) & (S_IRWXG|S_IRWXO)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s file \"%V\" has mode 0%ui%ui%ui, so others "
+                           "may read or change it: "
+                           NGX_HTTP_TWILIO_GUARD_SECRET_RULE,
+                           what, &name,
                            (ngx_uint_t) (ngx_file_access(&fi) >> 6) & 7,
                            (ngx_uint_t) (ngx_file_access(&fi) >> 3) & 7,
                            (ngx_uint_t) ngx_file_access(&fi) & 7);
@@ -310,7 +371,8 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (size > 1024 * 1024) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" is larger than 1M", &name);
+                           "%s file \"%V\" is larger than 1M, the most it "
+                           "may be: is it the right file?", what, &name);
         goto failed;
     }
 
@@ -330,6 +392,7 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     fctx.cf = cf;
     fctx.lcf = lcf;
+    fctx.name = &name;
     fctx.shared = cmd->offset;
 
     if (cmd->offset) {
@@ -343,11 +406,13 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     if (rc != 0) {
+
+        /* err is NULL when the entry handler has said what was wrong */
+
         if (err) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "invalid line %uz in %s file \"%V\": %s",
-                               line, cmd->offset ? "shared key" : "token",
-                               &name, err);
+                               line, what, &name, err);
         }
 
         goto failed;
@@ -357,9 +422,8 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (list == NULL || list->nelts == count) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%s file \"%V\" has no %s",
-                           cmd->offset ? "shared key" : "token", &name,
-                           cmd->offset ? "key" : "token");
+                           "%s file \"%V\" has no %s: add one per line",
+                           what, &name, cmd->offset ? "key" : "token");
         goto failed;
     }
 
@@ -383,8 +447,261 @@ failed:
 
 
 /*
+ * Who could have written a secret file: sshd's StrictModes, with symbolic
+ * links followed one component at a time.  Every component met on the way
+ * (directories, symbolic links and the file) must be owned by root or by
+ * the user nginx's master runs as; no directory may be writable by group
+ * or others unless it is sticky and owned by root, like /tmp (there only
+ * an entry's owner may rename or remove it, and the next component's
+ * owner is checked).  Returns the file's information in target.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_secret_path(ngx_conf_t *cf, ngx_str_t *name,
+    const char *what, ngx_file_info_t *target)
+{
+    u_char           *c, *end, *slash;
+    size_t            plen, rlen, clen, tail;
+    ssize_t           n;
+    ngx_uint_t        links;
+    ngx_file_info_t   fi;
+    u_char            path[NGX_MAX_PATH + 1];
+    u_char            rest[2 * NGX_MAX_PATH + 2];
+    u_char            link[NGX_MAX_PATH + 1];
+
+    if (name->len == 0 || name->data[0] != '/' || name->len > NGX_MAX_PATH) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s file \"%V\": use an absolute path", what,
+                           name);
+        return NGX_ERROR;
+    }
+
+    path[0] = '/';
+    path[1] = '\0';
+    plen = 1;
+
+    if (ngx_link_info(path, &fi) == NGX_FILE_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_link_info_n " \"/\" failed");
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_twilio_guard_secret_component(cf, name, what, path, &fi)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(rest, name->data, name->len);
+    rlen = name->len;
+    c = rest;
+    links = 0;
+
+    for ( ;; ) {
+
+        end = rest + rlen;
+
+        while (c < end && *c == '/') {
+            c++;
+        }
+
+        if (c == end) {
+            break;
+        }
+
+        slash = ngx_strlchr(c, end, '/');
+        clen = (slash ? slash : end) - c;
+
+        if (clen == 1 && c[0] == '.') {
+            c += clen;
+            continue;
+        }
+
+        if (clen == 2 && c[0] == '.' && c[1] == '.') {
+            /* path has no symbolic links: its parent was checked */
+            while (plen > 1 && path[plen - 1] != '/') {
+                plen--;
+            }
+
+            if (plen > 1) {
+                plen--;
+            }
+
+            path[plen] = '\0';
+            c += clen;
+            continue;
+        }
+
+        if (plen + 1 + clen > NGX_MAX_PATH) {
+            goto too_long;
+        }
+
+        if (plen > 1) {
+            path[plen++] = '/';
+        }
+
+        ngx_memcpy(path + plen, c, clen);
+        plen += clen;
+        path[plen] = '\0';
+        c += clen;
+
+        if (ngx_link_info(path, &fi) == NGX_FILE_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                               ngx_link_info_n " \"%s\" failed", path);
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_twilio_guard_secret_component(cf, name, what, path, &fi)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (ngx_is_link(&fi)) {
+
+            if (++links > 40) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "%s file \"%V\": too many symbolic links",
+                                   what, name);
+                return NGX_ERROR;
+            }
+
+            n = readlink((char *) path, (char *) link, NGX_MAX_PATH);
+
+            if (n == -1) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                                   "readlink() \"%s\" failed", path);
+                return NGX_ERROR;
+            }
+
+            if (n == 0 || n == NGX_MAX_PATH) {
+                goto too_long;
+            }
+
+            /* the link's own directory stays the current one */
+
+            while (path[plen - 1] != '/') {
+                plen--;
+            }
+
+            if (plen > 1) {
+                plen--;
+            }
+
+            path[plen] = '\0';
+
+            if (link[0] == '/') {
+                plen = 1;
+                path[1] = '\0';
+            }
+
+            /* what is left to walk: the link's text, then the rest */
+
+            tail = end - c;
+
+            if ((size_t) n + 1 + tail > sizeof(rest)) {
+                goto too_long;
+            }
+
+            ngx_memmove(rest + n + 1, c, tail);
+            ngx_memcpy(rest, link, n);
+            rest[n] = '/';
+            rlen = n + 1 + tail;
+            c = rest;
+            continue;
+        }
+
+        if (ngx_is_dir(&fi)) {
+            continue;
+        }
+
+        /* the file itself: nothing may follow it */
+
+        while (c < end && *c == '/') {
+            c++;
+        }
+
+        if (c != end) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s file \"%V\": \"%s\" is not a directory",
+                               what, name, path);
+            return NGX_ERROR;
+        }
+
+        *target = fi;
+
+        return NGX_OK;
+    }
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%s file \"%V\" is not a regular file", what, name);
+
+    return NGX_ERROR;
+
+too_long:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "%s file \"%V\": path too long", what, name);
+
+    return NGX_ERROR;
+}
+
+
+/* one component of a secret file's path: its owner, and a directory's mode */
+
+static ngx_int_t
+ngx_http_twilio_guard_secret_component(ngx_conf_t *cf, ngx_str_t *name,
+    const char *what, u_char *path, ngx_file_info_t *fi)
+{
+    ngx_uid_t   uid, euid;
+    ngx_uint_t  mode;
+
+    uid = fi->st_uid;
+    euid = geteuid();
+
+    if (uid != 0 && uid != euid) {
+
+        if (euid == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s file \"%V\": \"%s\" is owned by uid %ui, "
+                               "not root: " NGX_HTTP_TWILIO_GUARD_SECRET_RULE,
+                               what, name, path, (ngx_uint_t) uid);
+
+        } else {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "%s file \"%V\": \"%s\" is owned by uid %ui, "
+                               "neither root nor uid %ui that nginx runs as: "
+                               NGX_HTTP_TWILIO_GUARD_SECRET_RULE,
+                               what, name, path, (ngx_uint_t) uid,
+                               (ngx_uint_t) euid);
+        }
+
+        return NGX_ERROR;
+    }
+
+    mode = ngx_file_access(fi);
+
+    if (ngx_is_dir(fi)
+        && (mode & (S_IWGRP|S_IWOTH))
+        && !((fi->st_mode & S_ISVTX) && uid == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "%s file \"%V\" is under \"%s\" (mode 0%ui%ui%ui), "
+                           "where others could replace it: "
+                           NGX_HTTP_TWILIO_GUARD_SECRET_RULE,
+                           what, name, path, (mode >> 6) & 7, (mode >> 3) & 7,
+                           mode & 7);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
  * One entry of a secret file: (account SID or empty, token), or with
- * fctx->shared (key id, secret).
+ * fctx->shared (key id, secret).  Errors are logged here, so the parser
+ * adds nothing.
  */
 
 static int
@@ -393,32 +710,149 @@ ngx_http_twilio_guard_file_entry(void *data, ngx_twilio_str_t *first,
 {
     ngx_http_twilio_guard_file_ctx_t *fctx = data;
 
-    ngx_int_t  rc;
-    ngx_str_t  one, two;
+    ngx_int_t                          rc;
+    ngx_str_t                          one, two;
+    ngx_http_twilio_guard_where_t      where;
 
     one.data = first->data;
     one.len = first->len;
     two.data = second->data;
     two.len = second->len;
 
+    where.what = fctx->shared ? "shared key file" : "token file";
+    where.file = fctx->name;
+    where.line = line;
+
     if (fctx->shared) {
         rc = ngx_http_twilio_guard_add_shared_key(fctx->cf, fctx->lcf, &one,
-                                                  &two);
+                                                  &two, &where);
 
     } else {
-        rc = ngx_http_twilio_guard_add_token(fctx->cf, fctx->lcf, &one, &two);
+        rc = ngx_http_twilio_guard_add_token(fctx->cf, fctx->lcf, &one, &two,
+                                             &where);
     }
 
     return rc == NGX_OK ? 0 : -1;
 }
 
 
+/*
+ * Twilio's auth tokens are 32 lowercase hex digits.  What cannot be one
+ * (an account or API key SID, "ACCOUNT_SID:TOKEN") is refused; any other
+ * string is accepted with a warning, as the examples of Twilio's own
+ * documentation sign with "12345".  The token itself is never logged.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_check_token(ngx_conf_t *cf, ngx_str_t *token,
+    ngx_http_twilio_guard_where_t *where)
+{
+    size_t       i;
+    ngx_uint_t   upper, hex;
+    const char  *wrong;
+
+    wrong = NULL;
+
+    if (token->len > 35 && token->data[34] == ':'
+        && ngx_twilio_account_sid_valid(token->data, 34))
+    {
+        wrong = where
+                ? "is \"ACCOUNT_SID:TOKEN\": separate the account SID and "
+                  "the token with a space"
+                : "is \"ACCOUNT_SID:TOKEN\": bind a token to an account in "
+                  "a twilio_guard_auth_token_file, as \"ACCOUNT_SID TOKEN\"";
+
+    } else if (token->len == 34
+               && ((token->data[0] == 'A' && token->data[1] == 'C')
+                   || (token->data[0] == 'S' && token->data[1] == 'K')))
+    {
+        for (i = 2; i < 34; i++) {
+            if (ngx_hextoi(&token->data[i], 1) == NGX_ERROR) {
+                break;
+            }
+        }
+
+        if (i == 34) {
+            wrong = token->data[0] == 'A'
+                    ? "is an account SID, not an auth token: use the auth "
+                      "token shown next to it in the Twilio Console"
+                    : "is an API key SID: Twilio signs webhooks with the "
+                      "account's auth token, use that";
+        }
+    }
+
+    if (wrong) {
+        ngx_http_twilio_guard_where_error(cf, NGX_LOG_EMERG, where,
+                                          "the token %s", wrong);
+        return NGX_ERROR;
+    }
+
+    upper = 0;
+    hex = 0;
+
+    for (i = 0; i < token->len; i++) {
+        if (token->data[i] >= 'A' && token->data[i] <= 'F') {
+            upper++;
+        }
+
+        if (ngx_hextoi(&token->data[i], 1) != NGX_ERROR) {
+            hex++;
+        }
+    }
+
+    if (token->len != 32 || hex != 32 || upper) {
+        ngx_http_twilio_guard_where_error(cf, NGX_LOG_WARN, where,
+                   "the token (%uz characters) is not 32 lowercase hex "
+                   "digits like Twilio's auth tokens, so no request Twilio "
+                   "signs will match it: copy the auth token from the "
+                   "Twilio Console", token->len);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A message about a directive's argument (where is NULL) or a secret
+ * file's line.
+ */
+
+static void
+ngx_http_twilio_guard_where_error(ngx_conf_t *cf, ngx_uint_t level,
+    ngx_http_twilio_guard_where_t *where, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+    u_char    msg[NGX_MAX_ERROR_STR];
+
+    if (where) {
+        p = ngx_snprintf(msg, NGX_MAX_ERROR_STR, "line %uz of %s \"%V\": ",
+                         where->line, where->what, where->file);
+
+    } else {
+        p = msg;
+    }
+
+    va_start(args, fmt);
+    p = ngx_vslprintf(p, msg + NGX_MAX_ERROR_STR, fmt, args);
+    va_end(args);
+
+    ngx_conf_log_error(level, cf, 0, "%*s", p - msg, msg);
+}
+
+
 static ngx_int_t
 ngx_http_twilio_guard_add_token(ngx_conf_t *cf,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *account_sid,
-    ngx_str_t *token)
+    ngx_str_t *token, ngx_http_twilio_guard_where_t *where)
 {
     ngx_twilio_key_t  *key;
+
+    if (ngx_http_twilio_guard_check_token(cf, token, where) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_http_twilio_guard_keys_here(cf, lcf);
 
     if (lcf->keys == NULL) {
         lcf->keys = ngx_array_create(cf->pool, 2, sizeof(ngx_twilio_key_t));
@@ -455,10 +889,13 @@ ngx_http_twilio_guard_add_token(ngx_conf_t *cf,
 
 static ngx_int_t
 ngx_http_twilio_guard_add_shared_key(ngx_conf_t *cf,
-    ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *id, ngx_str_t *secret)
+    ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *id, ngx_str_t *secret,
+    ngx_http_twilio_guard_where_t *where)
 {
     ngx_uint_t                           i;
     ngx_http_twilio_guard_shared_key_t  *sk;
+
+    ngx_http_twilio_guard_keys_here(cf, lcf);
 
     if (lcf->shared_keys == NULL) {
         lcf->shared_keys = ngx_array_create(cf->pool, 2,
@@ -474,9 +911,10 @@ ngx_http_twilio_guard_add_shared_key(ngx_conf_t *cf,
         if (sk[i].id.len == id->len
             && ngx_strncmp(sk[i].id.data, id->data, id->len) == 0)
         {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "duplicate shared key id \"%V\": give each "
-                               "key its own id", id);
+            ngx_http_twilio_guard_where_error(cf, NGX_LOG_EMERG, where,
+                                              "duplicate shared key id "
+                                              "\"%V\": give each key its "
+                                              "own id", id);
             return NGX_ERROR;
         }
     }
@@ -502,6 +940,19 @@ ngx_http_twilio_guard_add_shared_key(ngx_conf_t *cf,
     }
 
     return NGX_OK;
+}
+
+
+/* where the first key of a level was set, for messages when merging */
+
+static void
+ngx_http_twilio_guard_keys_here(ngx_conf_t *cf,
+    ngx_http_twilio_guard_loc_conf_t *lcf)
+{
+    if (lcf->keys == NULL && lcf->shared_keys == NULL) {
+        lcf->keys_file = cf->conf_file->file.name;
+        lcf->keys_line = cf->conf_file->line;
+    }
 }
 
 
@@ -543,6 +994,92 @@ ngx_http_twilio_guard_mac_cleanup(void *data)
 }
 
 
+/*
+ * twilio_guard_url: a URL with a scheme, refused without one; built from
+ * the raw request line and Host header, with a warning for the variables
+ * nginx decodes or normalises ($uri, $document_uri, $host).
+ */
+
+static char *
+ngx_http_twilio_guard_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    char        *rv;
+    u_char       c, *p, *last, *name;
+    size_t       len;
+    ngx_str_t   *value;
+    const char  *what, *instead;
+
+    value = cf->args->elts;
+    p = value[1].data;
+    last = p + value[1].len;
+
+    if (p[0] != '$'
+        && !(value[1].len > 7 && ngx_strncasecmp(p, (u_char *) "http://", 7)
+                                 == 0)
+        && !(value[1].len > 8 && ngx_strncasecmp(p, (u_char *) "https://", 8)
+                                 == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must be the whole URL Twilio calls, with "
+                           "its scheme: \"%V\" starts with neither "
+                           "\"https://\" nor \"http://\", e.g. \"https://"
+                           "hooks.example.com$request_uri\"",
+                           &cmd->name, &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    rv = ngx_http_set_complex_value_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    for ( /* void */ ; p < last; p++) {
+
+        if (*p != '$') {
+            continue;
+        }
+
+        name = p + 1;
+
+        if (name < last && *name == '{') {
+            name++;
+        }
+
+        for (len = 0; name + len < last; len++) {
+            c = ngx_tolower(name[len]);
+
+            if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+                  || c == '_'))
+            {
+                break;
+            }
+        }
+
+        if ((len == 3 && ngx_strncmp(name, "uri", 3) == 0)
+            || (len == 12 && ngx_strncmp(name, "document_uri", 12) == 0))
+        {
+            what = "decodes and normalises";
+            instead = "$request_uri (the path and query as sent)";
+
+        } else if (len == 4 && ngx_strncmp(name, "host", 4) == 0) {
+            what = "lower-cases and strips of its port";
+            instead = "$http_host (the Host header as sent) or the host "
+                      "itself";
+
+        } else {
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"%V\" uses $%*s, which nginx %s, while Twilio "
+                           "signs the URL exactly as it called it: use %s",
+                           &cmd->name, len, name, what, instead);
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static char *
 ngx_http_twilio_guard_reject_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
@@ -580,7 +1117,12 @@ ngx_http_twilio_guard_trusted_proxy(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_twilio_guard_loc_conf_t *lcf = conf;
 
-    ngx_str_t  *value;
+    ngx_str_t   *value;
+    ngx_uint_t   everyone;
+    ngx_cidr_t  *cidr;
+#if (NGX_HAVE_INET6)
+    ngx_uint_t   i;
+#endif
 
     value = cf->args->elts;
 
@@ -601,6 +1143,41 @@ ngx_http_twilio_guard_trusted_proxy(ngx_conf_t *cf, ngx_command_t *cmd,
     if (ngx_http_twilio_guard_cidr(cf, cmd, &value[1], lcf->trusted)
         != NGX_OK)
     {
+        return NGX_CONF_ERROR;
+    }
+
+    cidr = lcf->trusted->elts;
+    cidr = &cidr[lcf->trusted->nelts - 1];
+
+    switch (cidr->family) {
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        for (i = 0; i < 16; i++) {
+            if (cidr->u.in6.mask.s6_addr[i]) {
+                break;
+            }
+        }
+
+        everyone = (i == 16);
+        break;
+#endif
+
+    case AF_INET:
+        everyone = (cidr->u.in.mask == 0);
+        break;
+
+    default: /* AF_UNIX */
+        everyone = 0;
+    }
+
+    if (everyone) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V %V\" trusts every %s address, like \"all\": "
+                           "any client could claim HTTPS and choose the "
+                           "host that is signed; list the addresses of your "
+                           "proxies", &cmd->name, &value[1],
+                           cidr->family == AF_INET ? "IPv4" : "IPv6");
         return NGX_CONF_ERROR;
     }
 
@@ -741,6 +1318,8 @@ ngx_http_twilio_guard_create_loc_conf(ngx_conf_t *cf)
      *     conf->url = NULL;
      *     conf->enable_file = { 0, NULL };
      *     conf->enable_line = 0;
+     *     conf->keys_file = { 0, NULL };
+     *     conf->keys_line = 0;
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -770,12 +1349,17 @@ ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_value(conf->https, prev->https, 1);
     ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
 
-    if (conf->keys == NULL) {
-        conf->keys = prev->keys;
-    }
+    /*
+     * The keys of a level are one set, auth tokens and shared keys
+     * together: inherited whole where a level sets none, replaced whole
+     * where it sets any.
+     */
 
-    if (conf->shared_keys == NULL) {
+    if (conf->keys == NULL && conf->shared_keys == NULL) {
+        conf->keys = prev->keys;
         conf->shared_keys = prev->shared_keys;
+        conf->keys_file = prev->keys_file;
+        conf->keys_line = prev->keys_line;
     }
 
     if (conf->trusted == NULL) {
@@ -795,15 +1379,180 @@ ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,
                               NGX_HTTP_FORBIDDEN);
     ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_ERR);
 
-    if (conf->enable && conf->keys == NULL && conf->shared_keys == NULL) {
+    if (!conf->enable) {
+        return NGX_CONF_OK;
+    }
+
+    if (conf->keys == NULL && conf->shared_keys == NULL) {
         /* fail closed: a guard with nothing to check against */
         ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
-                      "\"twilio_guard on\" without a token in %V:%ui: add "
-                      "\"twilio_guard_auth_token\" or "
-                      "\"twilio_guard_auth_token_file\" where it applies",
+                      "\"twilio_guard on\" in %V:%ui has no key to check "
+                      "signatures with: add \"twilio_guard_auth_token_file\" "
+                      "or \"twilio_guard_auth_token\" (the account's auth "
+                      "token), or \"twilio_guard_shared_key_file\" or "
+                      "\"twilio_guard_shared_key\" (shared keys of Webhook "
+                      "Rules), where it applies",
                       &conf->enable_file, conf->enable_line);
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_twilio_guard_count_keys(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_http_twilio_guard_check_location(cf, conf);
+
     return NGX_CONF_OK;
+}
+
+
+/*
+ * A request tries the tokens bound to no account and those bound to the
+ * account it claims: at most NGX_TWILIO_MAX_KEYS of them together, as each
+ * costs MACs over the whole body.  Tokens bound to other accounts cost
+ * nothing, so there may be many.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_count_keys(ngx_conf_t *cf,
+    ngx_http_twilio_guard_loc_conf_t *conf)
+{
+    ngx_uint_t          i, n, unbound, bound, run, most;
+    ngx_twilio_str_t  **sids, *most_sid;
+    ngx_twilio_key_t   *key;
+
+    if (conf->keys == NULL) {
+        return NGX_OK;
+    }
+
+    key = conf->keys->elts;
+    n = conf->keys->nelts;
+
+    sids = ngx_palloc(cf->temp_pool, n * sizeof(ngx_twilio_str_t *));
+    if (sids == NULL) {
+        return NGX_ERROR;
+    }
+
+    unbound = 0;
+    bound = 0;
+
+    for (i = 0; i < n; i++) {
+        if (key[i].account_sid.len) {
+            sids[bound++] = &key[i].account_sid;
+
+        } else {
+            unbound++;
+        }
+    }
+
+    ngx_qsort(sids, bound, sizeof(ngx_twilio_str_t *),
+              ngx_http_twilio_guard_sid_cmp);
+
+    most = 0;
+    most_sid = NULL;
+    run = 0;
+
+    for (i = 0; i < bound; i++) {
+        run = (i && ngx_http_twilio_guard_sid_cmp(&sids[i - 1], &sids[i]) == 0)
+              ? run + 1 : 1;
+
+        if (run > most) {
+            most = run;
+            most_sid = sids[i];
+        }
+    }
+
+    if (unbound + most <= NGX_TWILIO_MAX_KEYS) {
+
+        if (unbound == 0 && bound > NGX_TWILIO_MAX_KEYS) {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "all %ui auth tokens from %V:%ui that apply in "
+                          "%V:%ui are bound to accounts: a request that "
+                          "names no account (a JSON webhook or Event "
+                          "Streams without AccountSid in its URL) could try "
+                          "them all, so it is rejected (unknown_account); "
+                          "add an unbound token for such webhooks",
+                          bound, &conf->keys_file, conf->keys_line,
+                          &conf->enable_file, conf->enable_line);
+        }
+
+        return NGX_OK;
+    }
+
+    if (most == 0) {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "%ui auth tokens bound to no account from %V:%ui "
+                      "apply in %V:%ui: at most %d may, as a request tries "
+                      "each of them; a rotation needs two, bind the others "
+                      "to their accounts (\"ACCOUNT_SID TOKEN\" lines in a "
+                      "twilio_guard_auth_token_file)",
+                      unbound, &conf->keys_file, conf->keys_line,
+                      &conf->enable_file, conf->enable_line,
+                      NGX_TWILIO_MAX_KEYS);
+
+    } else {
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "%ui auth tokens from %V:%ui apply to a request from "
+                      "%*s in %V:%ui (%ui bound to no account, %ui bound "
+                      "to it): at most %d may, as a request tries each of "
+                      "them; a rotation needs two, remove the old ones",
+                      unbound + most, &conf->keys_file, conf->keys_line,
+                      most_sid->len, most_sid->data, &conf->enable_file,
+                      conf->enable_line, unbound, most, NGX_TWILIO_MAX_KEYS);
+    }
+
+    return NGX_ERROR;
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_twilio_guard_sid_cmp(const void *one, const void *two)
+{
+    const ngx_twilio_str_t  *a = *(ngx_twilio_str_t **) one;
+    const ngx_twilio_str_t  *b = *(ngx_twilio_str_t **) two;
+
+    if (a->len != b->len) {
+        return a->len < b->len ? -1 : 1;
+    }
+
+    return ngx_memcmp(a->data, b->data, a->len);
+}
+
+
+/*
+ * What makes a guarded location accept less or more than its guard says,
+ * warned about with the line of "twilio_guard on".
+ */
+
+static void
+ngx_http_twilio_guard_check_location(ngx_conf_t *cf,
+    ngx_http_twilio_guard_loc_conf_t *conf)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->client_max_body_size
+        && conf->max_body > (size_t) clcf->client_max_body_size
+        && conf->max_body != 64 * 1024)
+    {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "twilio_guard_max_body %uz is larger than "
+                      "client_max_body_size %O in location \"%V\" guarded "
+                      "in %V:%ui: nginx answers 413 to a larger body before "
+                      "the guard sees it; raise client_max_body_size or "
+                      "lower twilio_guard_max_body", conf->max_body,
+                      clcf->client_max_body_size, &clcf->name,
+                      &conf->enable_file, conf->enable_line);
+    }
+
+    if (clcf->satisfy == NGX_HTTP_SATISFY_ANY) {
+        ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                      "\"satisfy any\" in location \"%V\" guarded in "
+                      "%V:%ui: \"allow\", \"auth_basic\" or "
+                      "\"auth_request\" there can let through a request the "
+                      "guard rejects; use \"satisfy all\" unless that is "
+                      "intended", &clcf->name, &conf->enable_file,
+                      conf->enable_line);
+    }
 }

@@ -15,6 +15,17 @@
 #include "ngx_twilio_guard_core.h"
 
 
+#if (nginx_version < 1015007)
+
+/* ngx_explicit_memzero() came with nginx 1.15.7; OpenSSL's does the same */
+
+#include <openssl/crypto.h>
+
+#define ngx_explicit_memzero(buf, n)  OPENSSL_cleanse(buf, n)
+
+#endif
+
+
 #define NGX_HTTP_TWILIO_GUARD_PENDING  NGX_TWILIO_NREASONS
 
 
@@ -46,6 +57,10 @@ typedef struct {
     /* where "twilio_guard on" was set, for errors found when merging */
     ngx_str_t                   enable_file;
     ngx_uint_t                  enable_line;
+
+    /* where the first key of this level was set, likewise */
+    ngx_str_t                   keys_file;
+    ngx_uint_t                  keys_line;
 } ngx_http_twilio_guard_loc_conf_t;
 
 

@@ -93,6 +93,8 @@ static inline const u_char *ngx_twilio_decode_escape(u_char **dp,
     const u_char *p, const u_char *last);
 static const u_char *ngx_twilio_find_param(const u_char *p, const u_char *last,
     const char *name, ngx_twilio_str_t *raw);
+static int ngx_twilio_key_eligible(const ngx_twilio_key_t *key,
+    const ngx_twilio_str_t *sid);
 
 
 const char  *ngx_twilio_reason_names[NGX_TWILIO_NREASONS] = {
@@ -1236,6 +1238,18 @@ ngx_twilio_body_hash_equal(const u_char *body, size_t len,
 }
 
 
+/* an unbound key, or one bound to the account the request claims */
+
+static int
+ngx_twilio_key_eligible(const ngx_twilio_key_t *key,
+    const ngx_twilio_str_t *sid)
+{
+    return key->account_sid.len == 0
+           || (sid->len == key->account_sid.len
+               && memcmp(sid->data, key->account_sid.data, sid->len) == 0);
+}
+
+
 /*
  * The whole check, as SIGNATURE.md describes it: the signature over the
  * URL (as given, then with the port toggled) and, for form bodies, the
@@ -1389,18 +1403,24 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
     urls[1].data = NULL;
     urls[1].len = 0;
 
+    /* no request tries more than NGX_TWILIO_MAX_KEYS keys */
+
     eligible = 0;
 
     for (k = 0; k < nkeys; k++) {
+        eligible += ngx_twilio_key_eligible(&keys[k], &sid);
+    }
 
-        if (keys[k].account_sid.len
-            && !(sid.len == keys[k].account_sid.len
-                 && memcmp(sid.data, keys[k].account_sid.data, sid.len) == 0))
-        {
+    if (eligible > NGX_TWILIO_MAX_KEYS) {
+        res->reason = NGX_TWILIO_UNKNOWN_ACCOUNT;
+        return;
+    }
+
+    for (k = 0; k < nkeys; k++) {
+
+        if (!ngx_twilio_key_eligible(&keys[k], &sid)) {
             continue;
         }
-
-        eligible++;
 
         for (u = 0; u < 2; u++) {
 
@@ -1603,8 +1623,9 @@ ngx_twilio_account_sid_valid(const u_char *sid, size_t len)
  * Secret files: one entry a line, fields separated by white space; blank
  * lines and lines starting with "#" are skipped.  Token files hold
  * "TOKEN" or "ACCOUNT_SID TOKEN", shared key files "KEY_ID SECRET".
- * Calls handler for each entry.  Returns 0, or -1 with *err_line and *err
- * set.
+ * Calls handler for each entry.  Returns 0, or -1 with *err_line set and
+ * *err saying what is wrong with the line, or NULL when the handler
+ * failed (it reports its own errors).
  */
 
 static int
@@ -1709,7 +1730,7 @@ ngx_twilio_secrets_parse(const u_char *buf, size_t len, int shared,
         }
 
         if (handler(data, &f[0], &f[1], line) != 0) {
-            *err = "out of memory";
+            *err = NULL;        /* the handler has said what was wrong */
             return -1;
         }
     }

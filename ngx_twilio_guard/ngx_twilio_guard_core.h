@@ -76,6 +76,12 @@
 /* ":443" is the longest authority edit */
 #define NGX_TWILIO_URL_TOGGLE_EXTRA     4
 
+/*
+ * The most keys one request may try: each costs up to four MACs over the
+ * body.  A rotation needs two; more are account-bound tokens.
+ */
+#define NGX_TWILIO_MAX_KEYS             8
+
 
 typedef struct {
     size_t                len;

@@ -17,6 +17,7 @@ use IPC::Open3 ();
 use Symbol ();
 use POSIX ();
 use Time::HiRes ();
+use File::Temp ();
 
 use Twilio::Sign qw(:all);
 use Twilio::Backend qw(:all);
@@ -450,6 +451,101 @@ for my $how ('die', 'KILL') {
     kill 'KILL', $pid if $how eq 'KILL';
     close $fh;
     ok(wait_gone($bpid, 5), "$how: backend process gone");
+}
+
+# ---------------------------------------------------------------------------
+# 5. util/twilio-sign reads secret files as the module does, and --curl
+#    takes extra curl options
+
+{
+    my $signer = "$FindBin::Bin/../util/twilio-sign";
+    my $dir = File::Temp::tempdir(CLEANUP => 1);
+    my $AC1 = 'AC0123456789abcdef0123456789abcdef';
+    my $AC2 = 'AC11111111111111111111111111111111';
+    my ($t1, $t2, $t3, $t4) = map { $_ x 32 } qw(a b c d);
+    my $U = 'https://hooks.example.com/sms';
+
+    my $write = sub {
+        my ($name, $text) = @_;
+        open my $fh, '>', "$dir/$name" or die "$dir/$name: $!";
+        print $fh $text;
+        close $fh;
+        return "$dir/$name";
+    };
+    my $sign = sub {
+        my ($out, $err) = pipe_through([$^X, $signer, @_], '');
+        my $rc = $? >> 8;
+        chomp $out;
+        return ($out, $rc, $err);
+    };
+
+    my $tokens = $write->('tokens', "# the module's format\n\n"
+                          . "$AC1 $t1\n  $t2  \r\n$AC2\t$t3\n$t4\n");
+
+    my ($sig, $rc) = $sign->('--token-file', $tokens, '--url', $U, '--param', 'Body=hi');
+    is($sig, twilio_signature($t2, $U, 'Body=hi', $FORM),
+       'twilio-sign --token-file: the first unbound token, comments and CR skipped');
+    ($sig) = $sign->('--token-file', $tokens, '--token-index', 2, '--url', $U, '--param', 'Body=hi');
+    is($sig, twilio_signature($t4, $U, 'Body=hi', $FORM), '--token-index 2: the second unbound token');
+    ($sig) = $sign->('--token-file', $tokens, '--account', $AC2, '--url', $U, '--param', 'Body=hi');
+    is($sig, twilio_signature($t3, $U, 'Body=hi', $FORM), '--account: the token bound to it');
+    ($sig) = $sign->('--token-file', $tokens, '--url', $U, '--param', "AccountSid=$AC1");
+    is($sig, twilio_signature($t1, $U, "AccountSid=$AC1", $FORM),
+       'the AccountSid of the form picks the bound token');
+    ($sig) = $sign->('--token-file', $tokens, '--url', "$U?AccountSid=$AC2");
+    is($sig, twilio_signature($t3, "$U?AccountSid=$AC2", '', ''),
+       'the AccountSid of the query picks the bound token of a GET');
+
+    my $bound = $write->('bound', "$AC1 $t1\n");
+    my ($out, $err);
+    ($out, $rc, $err) = $sign->('--token-file', $bound, '--url', $U, '--param', 'a=1');
+    is($rc, 1, 'every token bound and no account: exit 1');
+    like($err, qr/every token in \S+ is bound to an account: use --account/, '... saying so');
+    ($out, $rc, $err) = $sign->('--token-file', $tokens, '--token-index', 3, '--url', $U);
+    like($err, qr/--token-index 3: \S+ has 2 unbound tokens/, '--token-index out of range');
+    my $bad = $write->('bad', "$t1\n$AC1:$t2\n");
+    ($out, $rc, $err) = $sign->('--token-file', $bad, '--url', $U);
+    is($rc, 1, 'a line the module refuses: exit 1');
+    like($err, qr/invalid line 2 in token file \S+bad: the token is "ACCOUNT_SID:TOKEN": separate the account SID and the token with a space/,
+         '... naming the line and the fix');
+    $bad = $write->('bad2', "\n\nAC12 $t2\n");
+    ($out, $rc, $err) = $sign->('--token-file', $bad, '--url', $U);
+    like($err, qr/invalid line 3 in token file \S+bad2: the account SID must be "AC" and 32 hex digits/,
+         'a bad account SID, with its line number');
+
+    my $keys = $write->('keys', "# id secret\nKS1 first-secret\nKS2 second-secret\n");
+    ($sig) = $sign->('--sha256', '--token-file', $keys, '--key-id', 'KS2', '--url', $U, '--param', 'a=1');
+    is($sig, shared_key_signature('second-secret', $U, 'a=1', $FORM), '--sha256 --key-id picks the shared key');
+    ($out, $rc, $err) = $sign->('--sha256', '--token-file', $keys, '--url', $U, '--param', 'a=1');
+    like($err, qr/several keys: use --key-id/, 'several shared keys need --key-id');
+    my $one = $write->('one-key', "KS9 only-secret\n");
+    ($out) = $sign->('--sha256', '--token-file', $one, '--url', $U, '--param', 'a=1', '--curl');
+    like($out, qr/X-Twilio-Webhooks-Signature-Settings: key=KS9,algorithm=HMAC_SHA256/,
+         'the only key of a file: its id goes into --curl');
+
+    # --curl: extra options before the URL, --connect to another address
+    ($out) = $sign->('--token', $t1, '--url', $U, '--param', 'a=1', '--curl',
+                     '--connect', '127.0.0.1:8443', '--curl-opt', '-i', '--', '-k',
+                     '--resolve', 'hooks.example.com:443:127.0.0.1');
+    like($out, qr/ --connect-to ::127\.0\.0\.1:8443 /, '--connect: curl --connect-to');
+    like($out, qr/ -i -k --resolve hooks\.example\.com:443:127\.0\.0\.1 -- \Q$U\E\z/,
+         '--curl-opt and everything after "--" go before "-- URL"');
+    ($out, $rc, $err) = $sign->('--token', $t1, '--url', $U, '--', '-k');
+    is($rc, 2, 'curl options without --curl: bad usage');
+
+  SKIP: {
+        skip('no curl', 4) unless -x '/usr/bin/curl';
+        my $url = 'http://hooks.example.com/sms?x=1';
+        ($out) = $sign->('--token-file', $tokens, '--url', $url, '--param', 'Body=hi',
+                         '--curl', '--connect', "127.0.0.1:$port", '--',
+                         '-H', 'X-Echo-Extra: yes', '--max-time', '10');
+        my $got = `$out`;
+        like($got, qr/^uri: \/sms\?x=1$/m, 'the printed command reaches the --connect address');
+        like($got, qr/^header: x-echo-extra: yes$/m, 'with the extra curl option');
+        like($got, qr/^sha256: \Q@{[sha256_hex('Body=hi')]}\E$/m, 'and the body');
+        like($got, qr/^header: x-twilio-signature: \Q@{[twilio_signature($t2, $url, 'Body=hi', $FORM)]}\E$/m,
+             'and the signature of the public URL');
+    }
 }
 
 done_testing();

@@ -1294,3 +1294,103 @@ signed_request(target => "/sms?" . ("x" x 3000), body => "a=1")
 --- error_code: 403
 --- error_log eval
 qr/rejected: bad_signature, signature does not match url "http:\/\/localhost\/sms\?x{100,1000}\.\.\.\(cut/
+
+
+
+=== TEST 20a: keys are one set: a location with only a shared key does not inherit the server's auth token
+--- config
+    twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_shared_key_file $TEST_NGINX_SECRETS_DIR/t050-12-keys;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1")
+--- error_code: 403
+--- response_headers
+X-Result: bad_signature
+--- error_log
+no auth token here, only shared-key signatures are accepted
+
+
+
+=== TEST 20b: ... while its own shared key works
+--- config
+    twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_shared_key_file $TEST_NGINX_SECRETS_DIR/t050-12-keys;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", sig => ::sk(),
+               headers => ["X-Twilio-Webhooks-Signature-Settings" => "key=KS0002,algorithm=HMAC_SHA256"])
+--- error_code: 200
+--- response_headers
+X-Result: ok
+
+
+
+=== TEST 20c: keys are one set: a location with only an auth token does not inherit the server's shared keys
+--- config
+    twilio_guard_shared_key_file $TEST_NGINX_SECRETS_DIR/t050-12-keys;
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", sig => ::sk(),
+               headers => ["X-Twilio-Webhooks-Signature-Settings" => "key=KS0002,algorithm=HMAC_SHA256"])
+--- error_code: 403
+--- response_headers
+X-Result: unknown_key
+
+
+
+=== TEST 20d: ... and a location that sets no key inherits both: the auth token
+--- config
+    twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+    twilio_guard_shared_key_file $TEST_NGINX_SECRETS_DIR/t050-12-keys;
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1")
+--- error_code: 200
+--- response_headers
+X-Result: ok
+
+
+
+=== TEST 20e: ... and the shared keys
+--- config
+    twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+    twilio_guard_shared_key_file $TEST_NGINX_SECRETS_DIR/t050-12-keys;
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", sig => ::sk(),
+               headers => ["X-Twilio-Webhooks-Signature-Settings" => "key=KS0002,algorithm=HMAC_SHA256"])
+--- error_code: 200
+--- response_headers
+X-Result: ok

@@ -141,6 +141,50 @@ sign(const char *token, const char *url, const char *canon)
 }
 
 
+/*
+ * n unbound tokens "t1" ... "tn"; the request is signed by the last one.
+ * Returns the reason, or "tried" when a MAC was computed for a rejection.
+ */
+
+static const char *
+validate_n(size_t n)
+{
+    char                  tok[32];
+    size_t                i;
+    ngx_twilio_key_t      keys[NGX_TWILIO_MAX_KEYS + 1];
+    ngx_twilio_result_t   res;
+    ngx_twilio_request_t  req;
+
+    memset(keys, 0, sizeof(keys));
+    tok[0] = '\0';
+
+    for (i = 0; i < n; i++) {
+        snprintf(tok, sizeof(tok), "t%zu", i + 1);
+        keys[i].mac = ngx_twilio_mac_create(NGX_TWILIO_HMAC_SHA1,
+                                            (u_char *) tok, strlen(tok));
+    }
+
+    memset(&req, 0, sizeof(req));
+    req.url.data = (u_char *) "https://h/p";
+    req.url.len = 11;
+    req.signature.data = (u_char *) sign(tok, "https://h/p", "");
+    req.signature.len = strlen((char *) req.signature.data);
+    req.alg = NGX_TWILIO_HMAC_SHA1;
+
+    ngx_twilio_validate(&req, keys, n, heap_alloc, NULL, &res);
+
+    for (i = 0; i < n; i++) {
+        ngx_twilio_mac_free(keys[i].mac);
+    }
+
+    if (res.reason != NGX_TWILIO_OK && res.tried) {
+        return "tried";
+    }
+
+    return ngx_twilio_reason_names[res.reason];
+}
+
+
 typedef struct {
     char    sid[64];
     char    token[300];
@@ -162,6 +206,19 @@ collect(void *data, ngx_twilio_str_t *sid, ngx_twilio_str_t *token,
     t->n++;
 
     return 0;
+}
+
+
+static int
+refuse(void *data, ngx_twilio_str_t *sid, ngx_twilio_str_t *token,
+    size_t line)
+{
+    (void) data;
+    (void) sid;
+    (void) token;
+    (void) line;
+
+    return -1;
 }
 
 
@@ -490,6 +547,13 @@ main(void)
     ok(strcmp(validate("tok", "https://h/p", "B=3&C=&A=1&B=2&D", 1, sig),
               "bad_signature") == 0, "an added parameter breaks it");
 
+    /* no request tries more than NGX_TWILIO_MAX_KEYS keys */
+
+    ok(strcmp(validate_n(NGX_TWILIO_MAX_KEYS), "ok") == 0,
+       "the last of NGX_TWILIO_MAX_KEYS tokens validates");
+    ok(strcmp(validate_n(NGX_TWILIO_MAX_KEYS + 1), "unknown_account") == 0,
+       "one more token: rejected before any MAC");
+
     /* token files */
 
     ok(parse_tokens("# comment\n\n  tok1  \r\n", &t, &line, &err) == 0
@@ -506,6 +570,11 @@ main(void)
     ok(parse_tokens("tok\x01\n", &t, &line, &err) != 0,
        "control character rejected");
     ok(parse_tokens("", &t, &line, &err) == 0 && t.n == 0, "empty file");
+    err = "unset";
+    ok(ngx_twilio_tokens_parse((u_char *) "# c\ntok\n", 8, refuse, NULL,
+                               &line, &err) == -1
+       && line == 2 && err == NULL,
+       "a failing handler: its line, and no message of the parser's own");
 
     /* shared-key settings header */
 
