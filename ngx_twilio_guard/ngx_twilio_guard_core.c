@@ -1242,6 +1242,46 @@ ngx_twilio_body_hash_equal(const u_char *body, size_t len,
 
 
 /*
+ * The account for ngx_twilio_validate(): sets *sid to the claim (data NULL
+ * for none) and res->account to it when well-formed.  An ambiguous or
+ * unreadable claim matters only where keys are bound to accounts: then
+ * its reason is returned, else the request counts as claiming none.
+ */
+
+static int
+ngx_twilio_validate_account(const ngx_twilio_request_t *req,
+    const ngx_twilio_key_t *keys, size_t nkeys, ngx_twilio_alloc_pt alloc,
+    void *pool, ngx_twilio_str_t *sid, ngx_twilio_result_t *res)
+{
+    int     rc, bound;
+    size_t  k;
+
+    bound = 0;
+
+    for (k = 0; k < nkeys; k++) {
+        if (keys[k].account_sid.len) {
+            bound = 1;
+            break;
+        }
+    }
+
+    rc = ngx_twilio_account_claim(req, bound, alloc, pool, sid);
+
+    if (rc == NGX_TWILIO_OK && sid->data != NULL
+        && ngx_twilio_account_sid_valid(sid->data, sid->len))
+    {
+        res->account = *sid;
+    }
+
+    if (rc != NGX_TWILIO_ERROR && !bound) {
+        return NGX_TWILIO_OK;
+    }
+
+    return rc;
+}
+
+
+/*
  * The whole check, as SIGNATURE.md describes it: the signature over the
  * URL (as given, then with the port toggled) and, for form bodies, the
  * sorted parameters (byte order, then Node's UTF-16 order where that can
@@ -1254,7 +1294,7 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
     const ngx_twilio_key_t *keys, size_t nkeys, ngx_twilio_alloc_pt alloc,
     void *pool, ngx_twilio_result_t *res)
 {
-    int                  hash, bound, trap, claim;
+    int                  hash, trap, claim;
     size_t               n, k, u, c, ncand, eligible, b64_len;
     u_char               b64[NGX_TWILIO_SIG_MAX], *decoded;
     ngx_twilio_str_t     hex, cand[2], parts[2], urls[2], sid;
@@ -1268,25 +1308,10 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
 
     /* decided first, so that rejected requests report it too */
 
-    bound = 0;
-
-    for (k = 0; k < nkeys; k++) {
-        if (keys[k].account_sid.len) {
-            bound = 1;
-            break;
-        }
-    }
-
-    claim = ngx_twilio_account_claim(req, bound, alloc, pool, &sid);
-
+    claim = ngx_twilio_validate_account(req, keys, nkeys, alloc, pool, &sid,
+                                        res);
     if (claim == NGX_TWILIO_ERROR) {
         return;
-    }
-
-    if (claim == NGX_TWILIO_OK && sid.data != NULL
-        && ngx_twilio_account_sid_valid(sid.data, sid.len))
-    {
-        res->account = sid;
     }
 
     if (req->signature.len == 0) {
@@ -1369,16 +1394,9 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
         return;
     }
 
-    /* an ambiguous claim matters only where keys are bound to accounts */
-
     if (claim != NGX_TWILIO_OK) {
-        if (bound) {
-            res->reason = claim;
-            return;
-        }
-
-        /* no key depends on the account: nothing is claimed */
-        sid.data = NULL;
+        res->reason = claim;
+        return;
     }
 
     urls[0] = req->url;
