@@ -1852,19 +1852,23 @@ ngx_twilio_param_list(const ngx_twilio_request_t *req, const u_char **p,
     const u_char      *q;
     ngx_twilio_str_t   hex;
 
-    if (req->form
-        && ngx_twilio_url_body_hash(req->url.data, req->url.len, &hex)
-           == NGX_TWILIO_HASH_NONE)
-    {
-        *p = req->body.data;
-        *last = req->body.data + req->body.len;
-        return;
-    }
-
     *p = NULL;
     *last = NULL;
 
     if (req->url.len == 0) {
+        return;
+    }
+
+    if (req->form
+        && ngx_twilio_url_body_hash(req->url.data, req->url.len, &hex)
+           == NGX_TWILIO_HASH_NONE)
+    {
+        if (req->body.len) {
+            /* an empty body may come as NULL: no arithmetic on it */
+            *p = req->body.data;
+            *last = req->body.data + req->body.len;
+        }
+
         return;
     }
 

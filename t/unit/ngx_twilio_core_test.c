@@ -801,6 +801,9 @@ main(void)
        == 0, "lookup: a form with bodySHA256: the query");
     ok(strcmp(lookup("https://h/p#?a=1", "", 0, "a"), "(none)") == 0,
        "lookup: no query");
+    ok(strcmp(lookup("https://h/p", NULL, 1, "a"), "(none)") == 0
+       && strcmp(claim("https://h/p", NULL, 1, 1), "ok:(none)") == 0,
+       "lookup and claim: an empty form body as NULL");
     ok(strcmp(lookup("https://h/p", "ab=1&a=2", 1, "a"), "2") == 0
        && strcmp(lookup("https://h/p", "a=1", 1, "ab"), "(none)") == 0,
        "lookup: whole keys only");
