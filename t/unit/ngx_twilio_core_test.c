@@ -416,7 +416,7 @@ parse_matches_unescape(unsigned seed, size_t len)
         "%E2%82%AC", "0123456789abcdef", "\xf0\x9f", "%2B", "%26", "%3D"
     };
 
-    body = malloc(len + 32);
+    body = calloc(1, len + 32);
     out = malloc(len + 32);
     ref = malloc(len + 32);
 
