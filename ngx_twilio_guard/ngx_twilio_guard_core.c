@@ -2067,15 +2067,136 @@ ngx_twilio_json_hex4(const u_char *p, const u_char *last, unsigned *cp)
 }
 
 
-/* p is past the opening quote; returns past the closing one, or NULL */
+/*
+ * The length of the strict UTF-8 sequence at p (no overlong form, no
+ * surrogate, nothing above U+10FFFF), or 0.
+ */
+
+static size_t
+ngx_twilio_utf8_len(const u_char *p, const u_char *last)
+{
+    unsigned  cp, n, i, min;
+
+    if (*p >= 0xc2 && *p <= 0xdf) {
+        n = 1; cp = *p & 0x1f; min = 0x80;
+
+    } else if (*p >= 0xe0 && *p <= 0xef) {
+        n = 2; cp = *p & 0x0f; min = 0x800;
+
+    } else if (*p >= 0xf0 && *p <= 0xf4) {
+        n = 3; cp = *p & 0x07; min = 0x10000;
+
+    } else {
+        return 0;
+    }
+
+    if ((size_t) (last - p) <= n) {
+        return 0;
+    }
+
+    for (i = 1; i <= n; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return 0;
+    }
+
+    return n + 1;
+}
+
+
+/*
+ * The escape at p (a backslash): writes the character it stands for, as
+ * UTF-8, at *dp; a "\u" surrogate must be a high one followed by a low one.
+ * Never writes more bytes than it reads.  Returns what follows, or NULL.
+ */
+
+static const u_char *
+ngx_twilio_json_escape(const u_char *p, const u_char *last, u_char **dp)
+{
+    u_char              *d;
+    unsigned             cp, lo;
+    const u_char        *c;
+    static const u_char  from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+
+    d = *dp;
+
+    if (last - p < 2) {
+        return NULL;
+    }
+
+    if (p[1] != 'u') {
+        c = memchr(from, p[1], sizeof(from) - 1);
+        if (c == NULL) {
+            return NULL;
+        }
+
+        *d++ = to[c - from];
+        *dp = d;
+
+        return p + 2;
+    }
+
+    p = ngx_twilio_json_hex4(p + 2, last, &cp);
+    if (p == NULL || (cp >= 0xdc00 && cp <= 0xdfff)) {
+        return NULL;
+    }
+
+    if (cp >= 0xd800 && cp <= 0xdbff) {
+        if (last - p < 2 || p[0] != '\\' || p[1] != 'u') {
+            return NULL;
+        }
+
+        p = ngx_twilio_json_hex4(p + 2, last, &lo);
+        if (p == NULL || lo < 0xdc00 || lo > 0xdfff) {
+            return NULL;
+        }
+
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+    }
+
+    if (cp < 0x80) {
+        *d++ = (u_char) cp;
+
+    } else if (cp < 0x800) {
+        *d++ = (u_char) (0xc0 | (cp >> 6));
+        *d++ = (u_char) (0x80 | (cp & 0x3f));
+
+    } else if (cp < 0x10000) {
+        *d++ = (u_char) (0xe0 | (cp >> 12));
+        *d++ = (u_char) (0x80 | ((cp >> 6) & 0x3f));
+        *d++ = (u_char) (0x80 | (cp & 0x3f));
+
+    } else {
+        *d++ = (u_char) (0xf0 | (cp >> 18));
+        *d++ = (u_char) (0x80 | ((cp >> 12) & 0x3f));
+        *d++ = (u_char) (0x80 | ((cp >> 6) & 0x3f));
+        *d++ = (u_char) (0x80 | (cp & 0x3f));
+    }
+
+    *dp = d;
+
+    return p;
+}
+
+
+/*
+ * A string: p is past the opening quote.  Writes the decoded string at
+ * out (never longer than the raw one).  Returns past the closing quote,
+ * or NULL.
+ */
 
 static const u_char *
 ngx_twilio_json_string(const u_char *p, const u_char *last, u_char *out,
     size_t *out_len)
 {
-    u_char          *d;
-    unsigned         cp, lo, n, i, min;
-    const u_char    *s;
+    size_t   n;
+    u_char  *d;
 
     d = out;
 
@@ -2086,120 +2207,32 @@ ngx_twilio_json_string(const u_char *p, const u_char *last, u_char *out,
             return p + 1;
         }
 
+        if (*p == '\\') {
+            p = ngx_twilio_json_escape(p, last, &d);
+            if (p == NULL) {
+                return NULL;
+            }
+
+            continue;
+        }
+
         if (*p < 0x20) {
             return NULL;
         }
 
-        if (*p < 0x80 && *p != '\\') {
+        if (*p < 0x80) {
             *d++ = *p++;
             continue;
         }
 
-        if (*p != '\\') {
-
-            /* strict UTF-8: no overlong forms, surrogates, or > U+10FFFF */
-
-            if (*p >= 0xc2 && *p <= 0xdf) {
-                n = 1; cp = *p & 0x1f; min = 0x80;
-
-            } else if (*p >= 0xe0 && *p <= 0xef) {
-                n = 2; cp = *p & 0x0f; min = 0x800;
-
-            } else if (*p >= 0xf0 && *p <= 0xf4) {
-                n = 3; cp = *p & 0x07; min = 0x10000;
-
-            } else {
-                return NULL;
-            }
-
-            if ((size_t) (last - p) <= n) {
-                return NULL;
-            }
-
-            for (i = 1; i <= n; i++) {
-                if ((p[i] & 0xc0) != 0x80) {
-                    return NULL;
-                }
-
-                cp = (cp << 6) | (p[i] & 0x3f);
-            }
-
-            if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-                return NULL;
-            }
-
-            for (i = 0; i <= n; i++) {
-                *d++ = *p++;
-            }
-
-            continue;
-        }
-
-        /* an escape */
-
-        if (last - p < 2) {
+        n = ngx_twilio_utf8_len(p, last);
+        if (n == 0) {
             return NULL;
         }
 
-        s = p + 2;
-
-        switch (p[1]) {
-        case '"':  *d++ = '"'; break;
-        case '\\': *d++ = '\\'; break;
-        case '/':  *d++ = '/'; break;
-        case 'b':  *d++ = '\b'; break;
-        case 'f':  *d++ = '\f'; break;
-        case 'n':  *d++ = '\n'; break;
-        case 'r':  *d++ = '\r'; break;
-        case 't':  *d++ = '\t'; break;
-
-        case 'u':
-            s = ngx_twilio_json_hex4(s, last, &cp);
-            if (s == NULL || (cp >= 0xdc00 && cp <= 0xdfff)) {
-                return NULL;
-            }
-
-            if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (last - s < 2 || s[0] != '\\' || s[1] != 'u') {
-                    return NULL;
-                }
-
-                s = ngx_twilio_json_hex4(s + 2, last, &lo);
-                if (s == NULL || lo < 0xdc00 || lo > 0xdfff) {
-                    return NULL;
-                }
-
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            }
-
-            /* UTF-8: never longer than the escape it came from */
-
-            if (cp < 0x80) {
-                *d++ = (u_char) cp;
-
-            } else if (cp < 0x800) {
-                *d++ = (u_char) (0xc0 | (cp >> 6));
-                *d++ = (u_char) (0x80 | (cp & 0x3f));
-
-            } else if (cp < 0x10000) {
-                *d++ = (u_char) (0xe0 | (cp >> 12));
-                *d++ = (u_char) (0x80 | ((cp >> 6) & 0x3f));
-                *d++ = (u_char) (0x80 | (cp & 0x3f));
-
-            } else {
-                *d++ = (u_char) (0xf0 | (cp >> 18));
-                *d++ = (u_char) (0x80 | ((cp >> 12) & 0x3f));
-                *d++ = (u_char) (0x80 | ((cp >> 6) & 0x3f));
-                *d++ = (u_char) (0x80 | (cp & 0x3f));
-            }
-
-            break;
-
-        default:
-            return NULL;
+        while (n--) {
+            *d++ = *p++;
         }
-
-        p = s;
     }
 
     return NULL;
