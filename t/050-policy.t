@@ -751,6 +751,26 @@ twilio_guard: rejected: json_malformed, the 52-byte body signed by bodySHA256 is
 
 
 
+=== TEST 10n: plain tokens only: two AccountSid keys pass, but name no account
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account "[$twilio_account_sid]" always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "accountsid=$::AC2&AccountSid=$::AC1&Body=hi")
+--- error_code: 200
+--- response_headers
+X-Result: ok
+X-Account: []
+
+
+
 === TEST 11a: tokens never reach the log, even at debug level (1/2)
 --- log_level: debug
 --- config
