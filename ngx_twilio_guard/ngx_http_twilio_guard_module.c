@@ -161,8 +161,6 @@ static ngx_str_t  ngx_http_twilio_guard_xf_port =
     ngx_string("X-Forwarded-Port");
 static ngx_str_t  ngx_http_twilio_guard_realip_var =
     ngx_string("realip_remote_addr");
-static ngx_str_t  ngx_http_twilio_guard_account_sid =
-    ngx_string("AccountSid");
 
 
 /*
@@ -537,6 +535,9 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
     ngx_twilio_validate(&req, ctx->keys, ctx->nkeys,
                         ngx_http_twilio_guard_alloc, r->pool, &res);
 
+    ctx->account.data = res.account.data;
+    ctx->account.len = res.account.len;
+
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twilio_guard: %s, url \"%V\", body %uz, %uz MACs",
                    ngx_twilio_reason_names[res.reason], &url, body.len,
@@ -600,6 +601,23 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
                                             lcf->reject_status,
                                             "no token for the request's "
                                             "AccountSid");
+
+    case NGX_TWILIO_ACCOUNT_AMBIGUOUS:
+        return ngx_http_twilio_guard_reject(r, ctx, res.reason,
+                                            lcf->reject_status,
+                                            "the request names more than "
+                                            "one AccountSid, or JSON "
+                                            "members named AccountSid "
+                                            "disagree");
+
+    case NGX_TWILIO_JSON_MALFORMED:
+        return ngx_http_twilio_guard_reject(r, ctx, res.reason,
+                                            lcf->reject_status,
+                                            "the %uz-byte body signed by "
+                                            "bodySHA256 is not a form nor "
+                                            "well-formed JSON, and tokens "
+                                            "bound to accounts need its "
+                                            "AccountSid", body.len);
 
     default: /* NGX_TWILIO_ERROR */
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1521,76 +1539,49 @@ ngx_http_twilio_guard_alloc(void *pool, size_t size)
 
 
 /*
- * A decoded parameter, case-insensitively by name: from the form body
- * when the body's parameters were signed, else from the URL's query.
+ * $twilio_param_NAME: the core finds the parameter (first match, letter
+ * case ignored, see ngx_twilio_param_lookup()); its decoded value is
+ * escaped for export (ngx_twilio_export_escape()), so that it is safe in
+ * a header line.
  */
 
 static ngx_int_t
 ngx_http_twilio_guard_param(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx, ngx_str_t *name, ngx_str_t *value)
 {
-    u_char     *p, *last, *amp, *eq, *q, key[256];
-    size_t      klen;
-    ngx_str_t   list;
+    u_char                *decoded;
+    size_t                 len;
+    ngx_twilio_str_t       raw;
+    ngx_twilio_request_t   req;
 
-    if (ctx->form_params) {
-        list = ctx->body;
+    ngx_memzero(&req, sizeof(ngx_twilio_request_t));
 
-    } else {
-        last = ctx->url.data + ctx->url.len;
+    req.url.data = ctx->url.data;
+    req.url.len = ctx->url.len;
+    req.body.data = ctx->body.data;
+    req.body.len = ctx->body.len;
+    req.form = ctx->form_params;
 
-        q = ngx_strlchr(ctx->url.data, last, '#');
-        if (q) {
-            last = q;
-        }
-
-        q = ngx_strlchr(ctx->url.data, last, '?');
-        if (q == NULL) {
-            return NGX_DECLINED;
-        }
-
-        list.data = q + 1;
-        list.len = last - q - 1;
+    if (!ngx_twilio_param_lookup(&req, name->data, name->len, &raw)) {
+        return NGX_DECLINED;
     }
 
-    p = list.data;
-    last = list.data + list.len;
-
-    while (p < last) {
-        amp = ngx_strlchr(p, last, '&');
-        if (amp == NULL) {
-            amp = last;
-        }
-
-        eq = ngx_strlchr(p, amp, '=');
-        if (eq == NULL) {
-            eq = amp;
-        }
-
-        if ((size_t) (eq - p) >= name->len
-            && (size_t) (eq - p) <= sizeof(key))
-        {
-            klen = ngx_twilio_unescape(key, p, eq - p);
-
-            if (klen == name->len
-                && ngx_strncasecmp(key, name->data, klen) == 0)
-            {
-                value->len = (eq < amp) ? amp - eq - 1 : 0;
-                value->data = ngx_pnalloc(r->pool, value->len + 1);
-                if (value->data == NULL) {
-                    return NGX_ERROR;
-                }
-
-                value->len = ngx_twilio_unescape(value->data, eq + 1,
-                                                 value->len);
-                return NGX_OK;
-            }
-        }
-
-        p = amp + 1;
+    decoded = ngx_pnalloc(r->pool, raw.len + 1);
+    if (decoded == NULL) {
+        return NGX_ERROR;
     }
 
-    return NGX_DECLINED;
+    len = ngx_twilio_unescape(decoded, raw.data, raw.len);
+
+    value->len = ngx_twilio_export_escape(NULL, decoded, len);
+    value->data = ngx_pnalloc(r->pool, value->len + 1);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->len = ngx_twilio_export_escape(value->data, decoded, len);
+
+    return NGX_OK;
 }
 
 
@@ -1605,6 +1596,8 @@ ngx_http_twilio_guard_set_value(ngx_http_variable_value_t *v, u_char *data,
     v->not_found = 0;
 }
 
+
+/* a reason word of ngx_twilio_reason_names[]: [a-z_] only */
 
 static ngx_int_t
 ngx_http_twilio_guard_result_variable(ngx_http_request_t *r,
@@ -1628,6 +1621,11 @@ ngx_http_twilio_guard_result_variable(ngx_http_request_t *r,
 }
 
 
+/*
+ * A token's 1-based position, or the id of a configured shared key,
+ * which ngx_twilio_token_valid() allows as printable ASCII only.
+ */
+
 static ngx_int_t
 ngx_http_twilio_guard_token_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
@@ -1650,38 +1648,27 @@ ngx_http_twilio_guard_token_variable(ngx_http_request_t *r,
 }
 
 
-/* the account the request claims to be from, whether or not it passed */
+/*
+ * The account the core decided (ngx_twilio_validate()): the well-formed
+ * AccountSid the request claims, whether or not it passed, or the account
+ * of the token that validated a request claiming none.  "AC" and 32 hex
+ * digits, or nothing: safe in a header line as it is.
+ */
 
 static ngx_int_t
 ngx_http_twilio_guard_account_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)
 {
-    ngx_int_t                     rc;
-    ngx_str_t                     value;
     ngx_http_twilio_guard_ctx_t  *ctx;
 
     ctx = ngx_http_twilio_guard_get_ctx(r);
 
-    if (ctx == NULL || ctx->url.data == NULL) {
+    if (ctx == NULL || ctx->account.len == 0) {
         v->not_found = 1;
         return NGX_OK;
     }
 
-    rc = ngx_http_twilio_guard_param(r, ctx,
-                                     &ngx_http_twilio_guard_account_sid,
-                                     &value);
-    if (rc == NGX_ERROR) {
-        return NGX_ERROR;
-    }
-
-    if (rc == NGX_DECLINED
-        || !ngx_twilio_account_sid_valid(value.data, value.len))
-    {
-        v->not_found = 1;
-        return NGX_OK;
-    }
-
-    ngx_http_twilio_guard_set_value(v, value.data, value.len);
+    ngx_http_twilio_guard_set_value(v, ctx->account.data, ctx->account.len);
 
     return NGX_OK;
 }

@@ -79,6 +79,7 @@ typedef struct {
     ngx_str_t                           url;
     ngx_str_t                           body;
     ngx_str_t                           key_label;
+    ngx_str_t                           account;       /* res.account */
     unsigned                            form_params:1;
     unsigned                            shared_key:1;
 } ngx_http_twilio_guard_ctx_t;

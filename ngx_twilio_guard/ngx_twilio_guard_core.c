@@ -64,6 +64,10 @@ static const signed char  ngx_twilio_b64[256] = {
      : -1)
 
 
+#define ngx_twilio_lower(c)                                                   \
+    (u_char) (((c) >= 'A' && (c) <= 'Z') ? ((c) | 0x20) : (c))
+
+
 /* the high bit of each byte of a 64-bit word */
 
 #define NGX_TWILIO_HIGHS  0x8080808080808080ULL
@@ -118,7 +122,8 @@ const char  *ngx_twilio_reason_names[NGX_TWILIO_NREASONS] = {
     "account_ambiguous",
     "too_many_params",
     "forwarded_malformed",
-    "host_mismatch"
+    "host_mismatch",
+    "json_malformed"
 };
 
 
@@ -1244,9 +1249,52 @@ static int
 ngx_twilio_key_eligible(const ngx_twilio_key_t *key,
     const ngx_twilio_str_t *sid)
 {
+    /* a bound key signs for its account, or for a request claiming none */
+
     return key->account_sid.len == 0
+           || sid->data == NULL
            || (sid->len == key->account_sid.len
                && memcmp(sid->data, key->account_sid.data, sid->len) == 0);
+}
+
+
+/*
+ * The account for ngx_twilio_validate(): sets *sid to the claim (data NULL
+ * for none) and res->account to it when well-formed.  An ambiguous or
+ * unreadable claim matters only where keys are bound to accounts: then
+ * its reason is returned, else the request counts as claiming none.
+ */
+
+static int
+ngx_twilio_validate_account(const ngx_twilio_request_t *req,
+    const ngx_twilio_key_t *keys, size_t nkeys, ngx_twilio_alloc_pt alloc,
+    void *pool, ngx_twilio_str_t *sid, ngx_twilio_result_t *res)
+{
+    int     rc, bound;
+    size_t  k;
+
+    bound = 0;
+
+    for (k = 0; k < nkeys; k++) {
+        if (keys[k].account_sid.len) {
+            bound = 1;
+            break;
+        }
+    }
+
+    rc = ngx_twilio_account_claim(req, bound, alloc, pool, sid);
+
+    if (rc == NGX_TWILIO_OK && sid->data != NULL
+        && ngx_twilio_account_sid_valid(sid->data, sid->len))
+    {
+        res->account = *sid;
+    }
+
+    if (rc != NGX_TWILIO_ERROR && !bound) {
+        return NGX_TWILIO_OK;
+    }
+
+    return rc;
 }
 
 
@@ -1263,15 +1311,25 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
     const ngx_twilio_key_t *keys, size_t nkeys, ngx_twilio_alloc_pt alloc,
     void *pool, ngx_twilio_result_t *res)
 {
-    int                  hash, bound, trap;
+    int                  hash, trap, claim;
     size_t               n, k, u, c, ncand, eligible, b64_len;
-    u_char               b64[NGX_TWILIO_SIG_MAX], *decoded, *q;
-    ngx_twilio_str_t     hex, cand[2], parts[2], urls[2], sid, raw;
+    u_char               b64[NGX_TWILIO_SIG_MAX], *decoded;
+    ngx_twilio_str_t     hex, cand[2], parts[2], urls[2], sid;
     ngx_twilio_param_t  *params;
 
     res->reason = NGX_TWILIO_ERROR;
     res->key = 0;
     res->tried = 0;
+    res->account.len = 0;
+    res->account.data = NULL;
+
+    /* decided first, so that rejected requests report it too */
+
+    claim = ngx_twilio_validate_account(req, keys, nkeys, alloc, pool, &sid,
+                                        res);
+    if (claim == NGX_TWILIO_ERROR) {
+        return;
+    }
 
     if (req->signature.len == 0) {
         res->reason = NGX_TWILIO_NO_SIGNATURE;
@@ -1353,50 +1411,9 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
         return;
     }
 
-    /* the account the request claims to come from */
-
-    bound = 0;
-
-    for (k = 0; k < nkeys; k++) {
-        if (keys[k].account_sid.len) {
-            bound = 1;
-            break;
-        }
-    }
-
-    sid.len = 0;
-    sid.data = NULL;
-
-    if (bound) {
-        raw.len = 0;
-
-        if (req->form && hash != NGX_TWILIO_HASH_FOUND) {
-            for (k = 0; k < n; k++) {
-                if (params[k].key.len == sizeof("AccountSid") - 1
-                    && memcmp(params[k].key.data, "AccountSid",
-                              sizeof("AccountSid") - 1) == 0)
-                {
-                    sid = params[k].value;
-                    break;
-                }
-            }
-
-        } else {
-            q = memchr(req->url.data, '?', req->url.len);
-
-            if (q && ngx_twilio_form_param(q + 1,
-                                           req->url.data + req->url.len
-                                           - q - 1,
-                                           "AccountSid", &raw))
-            {
-                sid.data = alloc(pool, raw.len ? raw.len : 1);
-                if (sid.data == NULL) {
-                    return;
-                }
-
-                sid.len = ngx_twilio_unescape(sid.data, raw.data, raw.len);
-            }
-        }
+    if (claim != NGX_TWILIO_OK) {
+        res->reason = claim;
+        return;
     }
 
     urls[0] = req->url;
@@ -1467,6 +1484,11 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
                                      req->signature.len))
                 {
                     res->key = k;
+
+                    if (sid.data == NULL) {
+                        res->account = keys[k].account_sid;
+                    }
+
                     goto matched;
                 }
             }
@@ -1756,4 +1778,817 @@ ngx_twilio_shared_keys_parse(const u_char *buf, size_t len,
 {
     return ngx_twilio_secrets_parse(buf, len, 1, handler, data, err_line,
                                     err);
+}
+
+
+/*
+ * Values exported to nginx variables must be safe in a header line: the
+ * bytes 00-1F, 7F and "%" itself become "%XX" (upper-case hex), every
+ * other byte (including UTF-8) stays.  Since "%" is always escaped, the
+ * rule is reversible: each "%XX" in the output is one byte of the input.
+ * With dst NULL, returns the length the escaped value needs; otherwise
+ * writes it and returns its length.
+ */
+
+size_t
+ngx_twilio_export_escape(u_char *dst, const u_char *src, size_t len)
+{
+    size_t               i, n;
+    u_char              *d;
+    static const u_char  digits[] = "0123456789ABCDEF";
+
+#define ngx_twilio_export_unsafe(c)  ((c) < 0x20 || (c) == 0x7f || (c) == '%')
+
+    if (dst == NULL) {
+        n = len;
+
+        for (i = 0; i < len; i++) {
+            if (ngx_twilio_export_unsafe(src[i])) {
+                n += 2;
+            }
+        }
+
+        return n;
+    }
+
+    d = dst;
+
+    for (i = 0; i < len; i++) {
+        if (ngx_twilio_export_unsafe(src[i])) {
+            *d++ = '%';
+            *d++ = digits[src[i] >> 4];
+            *d++ = digits[src[i] & 0xf];
+
+        } else {
+            *d++ = src[i];
+        }
+    }
+
+#undef ngx_twilio_export_unsafe
+
+    return d - dst;
+}
+
+
+/*
+ * Whether the raw (still escaped) key [p, last) decodes to name, letter
+ * case of ASCII ignored; decodes byte by byte, without a buffer.
+ */
+
+static int
+ngx_twilio_key_is(const u_char *p, const u_char *last, const u_char *name,
+    size_t nlen)
+{
+    size_t   i;
+    u_char   c, *d;
+
+    for (i = 0; p < last; i++) {
+        d = &c;
+
+        if (*p == '+' || *p == '%') {
+            p = ngx_twilio_decode_escape(&d, p, last);
+
+        } else {
+            c = *p++;
+        }
+
+        if (i == nlen || ngx_twilio_lower(c) != ngx_twilio_lower(name[i])) {
+            return 0;
+        }
+    }
+
+    return i == nlen;
+}
+
+
+/*
+ * The parameters a request's variables read: the form body when its
+ * parameters were signed (a form without bodySHA256 in the URL), else the
+ * URL's query (before any "#").
+ */
+
+static void
+ngx_twilio_param_list(const ngx_twilio_request_t *req, const u_char **p,
+    const u_char **last)
+{
+    const u_char      *q;
+    ngx_twilio_str_t   hex;
+
+    *p = NULL;
+    *last = NULL;
+
+    if (req->url.len == 0) {
+        return;
+    }
+
+    if (req->form
+        && ngx_twilio_url_body_hash(req->url.data, req->url.len, &hex)
+           == NGX_TWILIO_HASH_NONE)
+    {
+        if (req->body.len) {
+            /* an empty body may come as NULL: no arithmetic on it */
+            *p = req->body.data;
+            *last = req->body.data + req->body.len;
+        }
+
+        return;
+    }
+
+    *last = memchr(req->url.data, '#', req->url.len);
+    if (*last == NULL) {
+        *last = req->url.data + req->url.len;
+    }
+
+    q = memchr(req->url.data, '?', *last - req->url.data);
+
+    *p = q ? q + 1 : *last;
+}
+
+
+/*
+ * $twilio_param_NAME: the raw value of the first parameter, in the order
+ * of the list, whose decoded key equals name with ASCII letter case
+ * ignored (nginx lower-cases variable names).  Returns 1 and sets raw,
+ * or 0.
+ */
+
+int
+ngx_twilio_param_lookup(const ngx_twilio_request_t *req, const u_char *name,
+    size_t nlen, ngx_twilio_str_t *raw)
+{
+    const u_char  *p, *last, *amp, *eq;
+
+    ngx_twilio_param_list(req, &p, &last);
+
+    while (p < last) {
+        amp = memchr(p, '&', last - p);
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        eq = memchr(p, '=', amp - p);
+        if (eq == NULL) {
+            eq = amp;
+        }
+
+        if (amp > p && ngx_twilio_key_is(p, eq, name, nlen)) {
+            raw->data = (u_char *) (eq < amp ? eq + 1 : amp);
+            raw->len = amp - raw->data;
+            return 1;
+        }
+
+        p = amp + 1;
+    }
+
+    return 0;
+}
+
+
+/*
+ * Whether a decoded name is "AccountSid" the way any application could
+ * read it: ASCII letter case ignored, and the three non-ASCII letters
+ * that common case-insensitive matching (Java's equalsIgnoreCase, .NET's
+ * OrdinalIgnoreCase, Go's EqualFold) takes for "s" or "i": U+017F (long
+ * s), U+0130 and U+0131 (dotted and dotless I).
+ */
+
+int
+ngx_twilio_account_name(const u_char *name, size_t len)
+{
+    size_t               i;
+    const u_char        *p, *last;
+    static const u_char  expect[] = "accountsid";
+
+    p = name;
+    last = name + len;
+
+    for (i = 0; i < sizeof(expect) - 1; i++) {
+
+        if (p == last) {
+            return 0;
+        }
+
+        if (ngx_twilio_lower(*p) == expect[i]) {
+            p++;
+            continue;
+        }
+
+        if (last - p < 2) {
+            return 0;
+        }
+
+        if (expect[i] == 's' && p[0] == 0xc5 && p[1] == 0xbf) {
+            p += 2;
+            continue;
+        }
+
+        if (expect[i] == 'i' && p[0] == 0xc4 && (p[1] == 0xb0 || p[1] == 0xb1))
+        {
+            p += 2;
+            continue;
+        }
+
+        return 0;
+    }
+
+    return p == last;
+}
+
+
+/*
+ * The parameters named AccountSid (see ngx_twilio_account_name()) in an
+ * &-list: returns how many, with the raw value of the first in *raw.
+ * Such a key decodes to at most 12 bytes, so from at most 36.
+ */
+
+#define NGX_TWILIO_ACCOUNT_KEY_MAX  36
+
+static size_t
+ngx_twilio_list_accounts(const u_char *p, const u_char *last,
+    ngx_twilio_str_t *raw)
+{
+    size_t         n, klen;
+    u_char         key[NGX_TWILIO_ACCOUNT_KEY_MAX];
+    const u_char  *amp, *eq;
+
+    n = 0;
+
+    while (p < last) {
+        amp = memchr(p, '&', last - p);
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        eq = memchr(p, '=', amp - p);
+        if (eq == NULL) {
+            eq = amp;
+        }
+
+        if (eq > p && eq - p <= NGX_TWILIO_ACCOUNT_KEY_MAX) {
+            klen = ngx_twilio_unescape(key, p, eq - p);
+
+            if (ngx_twilio_account_name(key, klen)) {
+                if (n++ == 0) {
+                    raw->data = (u_char *) (eq < amp ? eq + 1 : amp);
+                    raw->len = amp - raw->data;
+                }
+            }
+        }
+
+        p = amp + 1;
+    }
+
+    return n;
+}
+
+
+/*
+ * A strict JSON (RFC 8259) reader that calls handler for each member
+ * named AccountSid (see ngx_twilio_account_name(), after "\u" escapes are
+ * decoded), at any depth, with its decoded string value, or NULL when the
+ * value is not a string.  buf needs len bytes: each string is decoded at
+ * its own offset, so every value handed out stays valid until the end.
+ * Iterative, at most NGX_TWILIO_JSON_DEPTH levels deep.  Strings must be
+ * UTF-8 without unpaired surrogates; no byte order mark.  Returns 0, or
+ * -1 for anything that is not one well-formed JSON text.
+ */
+
+static const u_char *
+ngx_twilio_json_ws(const u_char *p, const u_char *last)
+{
+    while (p < last && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    {
+        p++;
+    }
+
+    return p;
+}
+
+
+static const u_char *
+ngx_twilio_json_hex4(const u_char *p, const u_char *last, unsigned *cp)
+{
+    int       i, h;
+
+    if (last - p < 4) {
+        return NULL;
+    }
+
+    *cp = 0;
+
+    for (i = 0; i < 4; i++) {
+        h = ngx_twilio_hex(p[i]);
+        if (h < 0) {
+            return NULL;
+        }
+
+        *cp = (*cp << 4) | h;
+    }
+
+    return p + 4;
+}
+
+
+/*
+ * The length of the strict UTF-8 sequence at p (no overlong form, no
+ * surrogate, nothing above U+10FFFF), or 0.
+ */
+
+static size_t
+ngx_twilio_utf8_len(const u_char *p, const u_char *last)
+{
+    unsigned  cp, n, i, min;
+
+    if (*p >= 0xc2 && *p <= 0xdf) {
+        n = 1; cp = *p & 0x1f; min = 0x80;
+
+    } else if (*p >= 0xe0 && *p <= 0xef) {
+        n = 2; cp = *p & 0x0f; min = 0x800;
+
+    } else if (*p >= 0xf0 && *p <= 0xf4) {
+        n = 3; cp = *p & 0x07; min = 0x10000;
+
+    } else {
+        return 0;
+    }
+
+    if ((size_t) (last - p) <= n) {
+        return 0;
+    }
+
+    for (i = 1; i <= n; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return 0;
+    }
+
+    return n + 1;
+}
+
+
+/*
+ * The escape at p (a backslash): writes the character it stands for, as
+ * UTF-8, at *dp; a "\u" surrogate must be a high one followed by a low one.
+ * Never writes more bytes than it reads.  Returns what follows, or NULL.
+ */
+
+static const u_char *
+ngx_twilio_json_escape(const u_char *p, const u_char *last, u_char **dp)
+{
+    u_char              *d;
+    unsigned             cp, lo;
+    const u_char        *c;
+    static const u_char  from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+
+    d = *dp;
+
+    if (last - p < 2) {
+        return NULL;
+    }
+
+    if (p[1] != 'u') {
+        c = memchr(from, p[1], sizeof(from) - 1);
+        if (c == NULL) {
+            return NULL;
+        }
+
+        *d++ = to[c - from];
+        *dp = d;
+
+        return p + 2;
+    }
+
+    p = ngx_twilio_json_hex4(p + 2, last, &cp);
+    if (p == NULL || (cp >= 0xdc00 && cp <= 0xdfff)) {
+        return NULL;
+    }
+
+    if (cp >= 0xd800 && cp <= 0xdbff) {
+        if (last - p < 2 || p[0] != '\\' || p[1] != 'u') {
+            return NULL;
+        }
+
+        p = ngx_twilio_json_hex4(p + 2, last, &lo);
+        if (p == NULL || lo < 0xdc00 || lo > 0xdfff) {
+            return NULL;
+        }
+
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+    }
+
+    if (cp < 0x80) {
+        *d++ = (u_char) cp;
+
+    } else if (cp < 0x800) {
+        *d++ = (u_char) (0xc0 | (cp >> 6));
+        *d++ = (u_char) (0x80 | (cp & 0x3f));
+
+    } else if (cp < 0x10000) {
+        *d++ = (u_char) (0xe0 | (cp >> 12));
+        *d++ = (u_char) (0x80 | ((cp >> 6) & 0x3f));
+        *d++ = (u_char) (0x80 | (cp & 0x3f));
+
+    } else {
+        *d++ = (u_char) (0xf0 | (cp >> 18));
+        *d++ = (u_char) (0x80 | ((cp >> 12) & 0x3f));
+        *d++ = (u_char) (0x80 | ((cp >> 6) & 0x3f));
+        *d++ = (u_char) (0x80 | (cp & 0x3f));
+    }
+
+    *dp = d;
+
+    return p;
+}
+
+
+/*
+ * A string: p is past the opening quote.  Writes the decoded string at
+ * out (never longer than the raw one).  Returns past the closing quote,
+ * or NULL.
+ */
+
+static const u_char *
+ngx_twilio_json_string(const u_char *p, const u_char *last, u_char *out,
+    size_t *out_len)
+{
+    size_t   n;
+    u_char  *d;
+
+    d = out;
+
+    while (p < last) {
+
+        if (*p == '"') {
+            *out_len = d - out;
+            return p + 1;
+        }
+
+        if (*p == '\\') {
+            p = ngx_twilio_json_escape(p, last, &d);
+            if (p == NULL) {
+                return NULL;
+            }
+
+            continue;
+        }
+
+        if (*p < 0x20) {
+            return NULL;
+        }
+
+        if (*p < 0x80) {
+            *d++ = *p++;
+            continue;
+        }
+
+        n = ngx_twilio_utf8_len(p, last);
+        if (n == 0) {
+            return NULL;
+        }
+
+        while (n--) {
+            *d++ = *p++;
+        }
+    }
+
+    return NULL;
+}
+
+
+/* a number or a literal; returns what follows, or NULL */
+
+static const u_char *
+ngx_twilio_json_scalar(const u_char *p, const u_char *last)
+{
+    size_t         n;
+    const u_char  *s;
+
+    if (*p == 't' || *p == 'f' || *p == 'n') {
+        s = (*p == 't') ? (u_char *) "true"
+            : (*p == 'f') ? (u_char *) "false" : (u_char *) "null";
+        n = strlen((const char *) s);
+
+        if ((size_t) (last - p) < n || memcmp(p, s, n) != 0) {
+            return NULL;
+        }
+
+        return p + n;
+    }
+
+    /* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+
+#define ngx_twilio_digit(p)  ((p) < last && *(p) >= '0' && *(p) <= '9')
+
+    if (*p == '-') {
+        p++;
+    }
+
+    if (!ngx_twilio_digit(p)) {
+        return NULL;
+    }
+
+    if (*p++ != '0') {
+        while (ngx_twilio_digit(p)) {
+            p++;
+        }
+    }
+
+    if (p < last && *p == '.') {
+        p++;
+
+        if (!ngx_twilio_digit(p)) {
+            return NULL;
+        }
+
+        while (ngx_twilio_digit(p)) {
+            p++;
+        }
+    }
+
+    if (p < last && (*p == 'e' || *p == 'E')) {
+        p++;
+
+        if (p < last && (*p == '+' || *p == '-')) {
+            p++;
+        }
+
+        if (!ngx_twilio_digit(p)) {
+            return NULL;
+        }
+
+        while (ngx_twilio_digit(p)) {
+            p++;
+        }
+    }
+
+#undef ngx_twilio_digit
+
+    return p;
+}
+
+
+int
+ngx_twilio_json_accounts(const u_char *json, size_t len, u_char *buf,
+    ngx_twilio_json_account_pt handler, void *data)
+{
+    int                account;
+    size_t             depth, n;
+    u_char             stack[NGX_TWILIO_JSON_DEPTH];
+    const u_char      *p, *last;
+    ngx_twilio_str_t   value;
+
+    if (len == 0) {
+        return -1;
+    }
+
+    p = json;
+    last = json + len;
+    depth = 0;
+    account = 0;
+
+value:
+
+    p = ngx_twilio_json_ws(p, last);
+
+    if (p == last) {
+        return -1;
+    }
+
+    if (*p == '"') {
+        value.data = buf + (p + 1 - json);
+        p = ngx_twilio_json_string(p + 1, last, value.data, &value.len);
+        if (p == NULL) {
+            return -1;
+        }
+
+        if (account) {
+            handler(data, &value);
+        }
+
+        goto next;
+    }
+
+    if (account) {
+        handler(data, NULL);
+    }
+
+    if (*p == '{' || *p == '[') {
+        if (depth == NGX_TWILIO_JSON_DEPTH) {
+            return -1;
+        }
+
+        stack[depth++] = *p;
+        p = ngx_twilio_json_ws(p + 1, last);
+
+        if (p < last && *p == (stack[depth - 1] == '{' ? '}' : ']')) {
+            depth--;
+            p++;
+            goto next;
+        }
+
+        if (stack[depth - 1] == '{') {
+            goto member;
+        }
+
+        account = 0;
+        goto value;
+    }
+
+    p = ngx_twilio_json_scalar(p, last);
+    if (p == NULL) {
+        return -1;
+    }
+
+next:
+
+    p = ngx_twilio_json_ws(p, last);
+
+    if (depth == 0) {
+        return p == last ? 0 : -1;
+    }
+
+    if (p == last) {
+        return -1;
+    }
+
+    if (*p == (stack[depth - 1] == '{' ? '}' : ']')) {
+        depth--;
+        p++;
+        goto next;
+    }
+
+    if (*p != ',') {
+        return -1;
+    }
+
+    p++;
+
+    if (stack[depth - 1] == '[') {
+        account = 0;
+        goto value;
+    }
+
+member:
+
+    p = ngx_twilio_json_ws(p, last);
+
+    if (p == last || *p != '"') {
+        return -1;
+    }
+
+    value.data = buf + (p + 1 - json);
+    p = ngx_twilio_json_string(p + 1, last, value.data, &n);
+    if (p == NULL) {
+        return -1;
+    }
+
+    account = ngx_twilio_account_name(value.data, n);
+
+    p = ngx_twilio_json_ws(p, last);
+
+    if (p == last || *p != ':') {
+        return -1;
+    }
+
+    p++;
+
+    goto value;
+}
+
+
+typedef struct {
+    ngx_twilio_str_t  *sid;
+    unsigned           ambiguous:1;
+} ngx_twilio_json_claim_t;
+
+
+static void
+ngx_twilio_json_claim(void *data, const ngx_twilio_str_t *value)
+{
+    ngx_twilio_json_claim_t  *jc = data;
+
+    if (value == NULL) {
+        jc->ambiguous = 1;
+        return;
+    }
+
+    if (jc->sid->data == NULL) {
+        *jc->sid = *value;
+        return;
+    }
+
+    if (jc->sid->len != value->len
+        || memcmp(jc->sid->data, value->data, value->len) != 0)
+    {
+        jc->ambiguous = 1;
+    }
+}
+
+
+/*
+ * The account a request claims, decided once for the signature check
+ * and for $twilio_account_sid:
+ *
+ *   - every parameter named AccountSid (see ngx_twilio_account_name()) in
+ *     the URL's query and, for a form, in the body counts; more than one
+ *     is NGX_TWILIO_ACCOUNT_AMBIGUOUS;
+ *   - with json set, a body that is not a form but is signed through
+ *     bodySHA256 must be JSON (else NGX_TWILIO_JSON_MALFORMED), and every
+ *     member named AccountSid in it, at any depth, must be a string equal
+ *     to the others and to the query's (else NGX_TWILIO_ACCOUNT_AMBIGUOUS).
+ *
+ * Returns NGX_TWILIO_OK with *sid the decoded claim, sid->data NULL when
+ * the request claims no account; or one of the reasons above, or
+ * NGX_TWILIO_ERROR when an allocation failed.
+ */
+
+int
+ngx_twilio_account_claim(const ngx_twilio_request_t *req, int json,
+    ngx_twilio_alloc_pt alloc, void *pool, ngx_twilio_str_t *sid)
+{
+    int                       hash;
+    size_t                    n, m;
+    u_char                   *buf;
+    const u_char             *p, *last;
+    ngx_twilio_str_t          raw, other, hex;
+    ngx_twilio_json_claim_t   jc;
+
+    sid->data = NULL;
+    sid->len = 0;
+
+    n = 0;
+
+    if (req->url.len) {
+        last = memchr(req->url.data, '#', req->url.len);
+        if (last == NULL) {
+            last = req->url.data + req->url.len;
+        }
+
+        p = memchr(req->url.data, '?', last - req->url.data);
+        if (p) {
+            n = ngx_twilio_list_accounts(p + 1, last, &raw);
+        }
+    }
+
+    if (req->form && req->body.len) {
+        m = ngx_twilio_list_accounts(req->body.data,
+                                     req->body.data + req->body.len, &other);
+        if (n == 0) {
+            raw = other;
+        }
+
+        n += m;
+    }
+
+    if (n > 1) {
+        return NGX_TWILIO_ACCOUNT_AMBIGUOUS;
+    }
+
+    if (n == 1) {
+        sid->data = alloc(pool, raw.len ? raw.len : 1);
+        if (sid->data == NULL) {
+            return NGX_TWILIO_ERROR;
+        }
+
+        sid->len = ngx_twilio_unescape(sid->data, raw.data, raw.len);
+    }
+
+    hash = req->url.len ? ngx_twilio_url_body_hash(req->url.data,
+                                                   req->url.len, &hex)
+                        : NGX_TWILIO_HASH_NONE;
+
+    if (!json || req->form || req->body.len == 0
+        || hash != NGX_TWILIO_HASH_FOUND)
+    {
+        return NGX_TWILIO_OK;
+    }
+
+    buf = alloc(pool, req->body.len);
+    if (buf == NULL) {
+        return NGX_TWILIO_ERROR;
+    }
+
+    jc.sid = sid;
+    jc.ambiguous = 0;
+
+    if (ngx_twilio_json_accounts(req->body.data, req->body.len, buf,
+                                 ngx_twilio_json_claim, &jc)
+        != 0)
+    {
+        sid->data = NULL;
+        return NGX_TWILIO_JSON_MALFORMED;
+    }
+
+    if (jc.ambiguous) {
+        sid->data = NULL;
+        return NGX_TWILIO_ACCOUNT_AMBIGUOUS;
+    }
+
+    return NGX_TWILIO_OK;
 }

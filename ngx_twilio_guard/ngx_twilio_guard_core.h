@@ -44,7 +44,8 @@
 #define NGX_TWILIO_TOO_MANY_PARAMS      18
 #define NGX_TWILIO_FORWARDED_MALFORMED  19
 #define NGX_TWILIO_HOST_MISMATCH        20
-#define NGX_TWILIO_NREASONS             21
+#define NGX_TWILIO_JSON_MALFORMED       21
+#define NGX_TWILIO_NREASONS             22
 
 
 /* what ngx_twilio_url_body_hash() found in a URL's query */
@@ -69,6 +70,9 @@
 #define NGX_TWILIO_SHA1_B64_LEN         28
 #define NGX_TWILIO_SHA256_B64_LEN       44
 #define NGX_TWILIO_SHA256_HEX_LEN       64
+
+/* how deep ngx_twilio_json_accounts() follows nested objects and arrays */
+#define NGX_TWILIO_JSON_DEPTH           64
 
 /* base64 of the longest MAC, with room for the terminating NUL */
 #define NGX_TWILIO_SIG_MAX              (NGX_TWILIO_SHA256_B64_LEN + 4)
@@ -123,7 +127,22 @@ typedef struct {
     int                   reason;
     size_t                key;             /* index of the matching key */
     size_t                tried;           /* MACs computed */
+
+    /*
+     * the account the request is from, decided once by
+     * ngx_twilio_account_claim(): the SID it claims (when well-formed and
+     * not ambiguous), or, when it claims none, the account the matching
+     * key is bound to; empty otherwise.  Points into the request or the
+     * keys.
+     */
+    ngx_twilio_str_t      account;
 } ngx_twilio_result_t;
+
+
+/* a member named AccountSid in a JSON body: value NULL if not a string */
+
+typedef void (*ngx_twilio_json_account_pt)(void *data,
+    const ngx_twilio_str_t *value);
 
 
 /*
@@ -153,6 +172,20 @@ int ngx_twilio_form_has_order_trap(const ngx_twilio_param_t *params,
 int ngx_twilio_form_param(const u_char *form, size_t len, const char *name,
     ngx_twilio_str_t *raw);
 size_t ngx_twilio_unescape(u_char *dst, const u_char *src, size_t len);
+int ngx_twilio_param_lookup(const ngx_twilio_request_t *req,
+    const u_char *name, size_t nlen, ngx_twilio_str_t *raw);
+
+/* values exported to nginx variables */
+
+size_t ngx_twilio_export_escape(u_char *dst, const u_char *src, size_t len);
+
+/* the account a request claims */
+
+int ngx_twilio_account_name(const u_char *name, size_t len);
+int ngx_twilio_json_accounts(const u_char *json, size_t len, u_char *buf,
+    ngx_twilio_json_account_pt handler, void *data);
+int ngx_twilio_account_claim(const ngx_twilio_request_t *req, int json,
+    ngx_twilio_alloc_pt alloc, void *pool, ngx_twilio_str_t *sid);
 
 /* URLs */
 

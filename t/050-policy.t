@@ -22,6 +22,26 @@ our $TOK3 = 'cccccccccccccccccccccccccccccccc';
 
 sub sms { my $sid = shift; "AccountSid=$sid&From=%2B14155550100&Body=Hi+there" }
 
+# JSON webhooks at https://example.com/events$query, signed by bodySHA256
+sub jurl { my ($body, $query) = @_; json_url("https://example.com/events$query", $body) }
+sub jtarget { (my $t = jurl(@_)) =~ s{^https://example\.com}{}; $t }
+sub jreq {
+    my ($body, $query, $token) = @_;
+    signed_request(target => jtarget($body, $query), url => jurl($body, $query),
+                   body => $body, ct => "application/json", token => $token);
+}
+
+# Event Streams: an array of CloudEvents, the account inside "data"
+our $ES_NONE = '[{"specversion":"1.0","type":"com.twilio.messaging.message.delivered",'
+             . '"id":"EZ1","data":{"messageStatus":"DELIVERED"}}]';
+sub events {
+    my ($sid1, $sid2, $name) = @_;
+    $name //= 'accountSid';
+    '[' . join(',', map { qq({"specversion":"1.0","id":"EZ$_->[1]",)
+                          . qq("data":{"$name":"$_->[0]","to":"+1"}}) }
+                    [$sid1, 1], [$sid2, 2]) . "]\n";
+}
+
 # a signature under the shared key KS0002 of TEST 12
 sub sk {
     shared_key_signature("second-shared-secret-012345678",
@@ -432,7 +452,7 @@ signed_request(body => ::sms($::AC3), token => $::TOK1)
 
 
 
-=== TEST 9e: tokens bound to accounts (5/5)
+=== TEST 9e: tokens bound to accounts (5/5): a request claiming no account is from the token's
 --- config
     location /sms {
         twilio_guard on;
@@ -446,9 +466,29 @@ signed_request(body => ::sms($::AC3), token => $::TOK1)
     }
 --- raw_request eval
 signed_request(body => "From=x", token => $::TOK1)
+--- error_code: 200
+--- response_headers eval
+"X-Result: ok\nX-Account: $::AC1\nX-Token: 1"
+
+
+
+=== TEST 9f: ... and signed by no token: bad_signature, no account
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-9-tokens;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        add_header X-Token $twilio_guard_token always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "From=x", token => $::TOK3)
 --- error_code: 403
 --- response_headers eval
-"X-Result: unknown_account\nX-Account: "
+"X-Result: bad_signature\nX-Account: \nX-Token: "
 
 
 
@@ -525,6 +565,209 @@ signed_request(method => "GET", target => "/sms?AccountSid=$::AC2&x=1",
 --- error_code: 403
 --- response_headers eval
 "X-Token: "
+
+
+
+=== TEST 10e: the same AccountSid key twice is ambiguous, whatever the order
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-9-tokens;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "AccountSid=$::AC2&AccountSid=$::AC1&Body=hi",
+               token => $::TOK1)
+--- error_code: 403
+--- response_headers eval
+"X-Result: account_ambiguous\nX-Account: "
+--- error_log
+twilio_guard: rejected: account_ambiguous, the request names more than one AccountSid
+
+
+
+=== TEST 10f: AccountSid in another letter case counts as a second one
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-9-tokens;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "accountsid=$::AC2&AccountSid=$::AC1&Body=hi",
+               token => $::TOK1)
+--- error_code: 403
+--- response_headers eval
+"X-Result: account_ambiguous\nX-Account: "
+
+
+
+=== TEST 10g: AccountSid in the query and in the form body is ambiguous
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-9-tokens;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(target => "/sms?AccountSid=$::AC2",
+               url => "https://example.com/sms?AccountSid=$::AC2",
+               body => ::sms($::AC1), token => $::TOK1)
+--- error_code: 403
+--- response_headers
+X-Result: account_ambiguous
+
+
+
+=== TEST 10h: a JSON body naming another account than the query
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-9-tokens;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::jreq(qq({"AccountSid":"$::AC2","Body":"hi"}), "?AccountSid=$::AC1", $::TOK1)
+--- error_code: 403
+--- response_headers eval
+"X-Result: account_ambiguous\nX-Account: "
+
+
+
+=== TEST 10i: all tokens bound: an Event Streams body naming no account passes under its token
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-9-tokens;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        add_header X-Token $twilio_guard_token always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::jreq($::ES_NONE, "", $::TOK2)
+--- error_code: 200
+--- response_headers eval
+"X-Result: ok\nX-Account: $::AC2\nX-Token: 2"
+--- response_body eval
+backend_echo("POST", ::jtarget($::ES_NONE, ""), $::ES_NONE,
+             "content-type" => "application/json",
+             "x-twilio-signature" => signature_for(url => ::jurl($::ES_NONE, ""),
+                 body => $::ES_NONE, ct => "application/json", token => $::TOK2))
+
+
+
+=== TEST 10j: all tokens bound: Event Streams events naming their account (in "data") pass under its token
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-9-tokens;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        add_header X-Token $twilio_guard_token always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::jreq(::events($::AC2, $::AC2), "", $::TOK2)
+--- error_code: 200
+--- response_headers eval
+"X-Result: ok\nX-Account: $::AC2\nX-Token: 2"
+
+
+
+=== TEST 10k: ... but not under another account's token
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-9-tokens;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::jreq(::events($::AC2, $::AC2), "", $::TOK1)
+--- error_code: 403
+--- response_headers eval
+"X-Result: bad_signature\nX-Account: $::AC2"
+
+
+
+=== TEST 10l: events of two accounts in one body are ambiguous (escaped member name)
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-9-tokens;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::jreq(::events($::AC1, $::AC2, "account\\u0053id"), "", $::TOK1)
+--- error_code: 403
+--- response_headers
+X-Result: account_ambiguous
+
+
+
+=== TEST 10m: with bound tokens, a bodySHA256 body that is not JSON is rejected
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-9-tokens;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::jreq(qq({"accountSid":"$::AC1",}), "", $::TOK1)
+--- error_code: 403
+--- response_headers
+X-Result: json_malformed
+--- error_log
+twilio_guard: rejected: json_malformed, the 52-byte body signed by bodySHA256 is not a form nor well-formed JSON
+
+
+
+=== TEST 10n: plain tokens only: two AccountSid keys pass, but name no account
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account "[$twilio_account_sid]" always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "accountsid=$::AC2&AccountSid=$::AC1&Body=hi")
+--- error_code: 200
+--- response_headers
+X-Result: ok
+X-Account: []
 
 
 
@@ -786,6 +1029,62 @@ signed_request(body => ::sms($::AC1), sig => undef)
 --- error_code: 403
 --- response_headers eval
 "X-From: []\nX-Body: []"
+
+
+
+=== TEST 14c: $twilio_param_NAME in proxy_set_header: a line break cannot add a header upstream
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        proxy_set_header X-Twilio-Body $twilio_param_body;
+        proxy_set_header X-Echo-All 1;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "Body=hi%0AX-Admin%3A+true&From=%2B14155550100")
+--- error_code: 200
+--- response_body_like
+(?ms)\A(?!.*^header: x-admin:).*^header: x-twilio-body: hi%0AX-Admin: true$
+
+
+
+=== TEST 14d: $twilio_param_NAME in add_header: the response is not split
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Body $twilio_param_body always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "Body=hi%0D%0AX-Admin%3A+true&From=%2B14155550100")
+--- error_code: 200
+--- response_headers
+X-Body: hi%0D%0AX-Admin: true
+!X-Admin
+
+
+
+=== TEST 14e: $twilio_param_NAME: control bytes, DEL and "%" are escaped, UTF-8 and "+" stay
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Body "[$twilio_param_body]" always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "Body=%00%09%1F%7F%25+100%25%2B%C3%A9%0")
+--- error_code: 200
+--- response_headers eval
+"X-Body: [%00%09%1F%7F%25 100%25+\xc3\xa9%250]"
 
 
 

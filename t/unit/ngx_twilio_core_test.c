@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "ngx_twilio_guard_core.h"
 
 
@@ -185,6 +187,225 @@ validate_n(size_t n)
 }
 
 
+/* the inverse of ngx_twilio_export_escape(): every "%XX" is one byte */
+
+static size_t
+export_unescape(u_char *dst, const u_char *src, size_t len)
+{
+    size_t  i, n;
+    int     hi, lo;
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (src[i] == '%' && i + 2 < len) {
+            hi = src[i + 1] <= '9' ? src[i + 1] - '0' : src[i + 1] - 'A' + 10;
+            lo = src[i + 2] <= '9' ? src[i + 2] - '0' : src[i + 2] - 'A' + 10;
+            dst[n++] = (u_char) (hi * 16 + lo);
+            i += 2;
+
+        } else {
+            dst[n++] = src[i];
+        }
+    }
+
+    return n;
+}
+
+
+static const char *
+export(const char *s, size_t len)
+{
+    size_t       n;
+    static char  buf[256];
+
+    n = ngx_twilio_export_escape((u_char *) buf, (u_char *) s, len);
+    buf[n] = '\0';
+
+    return buf;
+}
+
+
+static const char *
+lookup(const char *url, const char *body, int form, const char *name)
+{
+    ngx_twilio_str_t      raw;
+    ngx_twilio_request_t  req;
+    static char           buf[256];
+
+    memset(&req, 0, sizeof(req));
+    req.url.data = (u_char *) url;
+    req.url.len = strlen(url);
+    req.body.data = (u_char *) body;
+    req.body.len = body ? strlen(body) : 0;
+    req.form = form;
+
+    if (!ngx_twilio_param_lookup(&req, (u_char *) name, strlen(name), &raw)) {
+        return "(none)";
+    }
+
+    snprintf(buf, sizeof(buf), "%.*s", (int) raw.len, raw.data);
+
+    return buf;
+}
+
+
+/* the AccountSid values of a JSON text, "|"-separated, or "(malformed)" */
+
+static void
+json_collect(void *data, const ngx_twilio_str_t *value)
+{
+    char  *out = data;
+
+    if (*out) {
+        strcat(out, "|");
+    }
+
+    if (value == NULL) {
+        strcat(out, "(not a string)");
+
+    } else {
+        strncat(out, (char *) value->data, value->len);
+    }
+}
+
+
+static const char *
+json(const char *text)
+{
+    u_char       *buf;
+    size_t        len;
+    static char   out[1024];
+
+    len = strlen(text);
+    buf = malloc(len + 1);
+    out[0] = '\0';
+
+    if (ngx_twilio_json_accounts((u_char *) text, len, buf, json_collect, out)
+        != 0)
+    {
+        strcpy(out, "(malformed)");
+    }
+
+    free(buf);
+
+    return out;
+}
+
+
+/* ngx_twilio_account_claim(): the reason, and the claim after ":" */
+
+static const char *
+claim(const char *url, const char *body, int form, int use_json)
+{
+    int                   rc;
+    ngx_twilio_str_t      sid;
+    ngx_twilio_request_t  req;
+    static char           buf[256];
+
+    memset(&req, 0, sizeof(req));
+    req.url.data = (u_char *) url;
+    req.url.len = strlen(url);
+    req.body.data = (u_char *) body;
+    req.body.len = body ? strlen(body) : 0;
+    req.form = form;
+
+    rc = ngx_twilio_account_claim(&req, use_json, heap_alloc, NULL, &sid);
+
+    if (rc != NGX_TWILIO_OK) {
+        return ngx_twilio_reason_names[rc];
+    }
+
+    if (sid.data == NULL) {
+        return "ok:(none)";
+    }
+
+    snprintf(buf, sizeof(buf), "ok:%.*s", (int) sid.len, sid.data);
+
+    return buf;
+}
+
+
+#define SID01  "AC00000000000000000000000000000001"
+#define SID0B  "AC0000000000000000000000000000000b"
+#define TOK01  "token-of-account-01"
+#define TOK0B  "token-of-account-0b"
+
+
+/*
+ * validate() under two keys bound to SID01 and SID0B; the signature is
+ * made with tok over url (and the form's canonical string); the reason,
+ * then "/" and the account the core decided.
+ */
+
+static const char *
+validate_bound(const char *tok, const char *url, const char *body, int form)
+{
+    char                 *canon;
+    ngx_twilio_key_t      keys[2];
+    ngx_twilio_result_t   res;
+    ngx_twilio_request_t  req;
+    static char           buf[256];
+
+    canon = form ? canonical(body, NGX_TWILIO_ORDER_BYTES) : strdup("");
+
+    memset(keys, 0, sizeof(keys));
+    keys[0].mac = ngx_twilio_mac_create(NGX_TWILIO_HMAC_SHA1,
+                                        (u_char *) TOK01, strlen(TOK01));
+    keys[0].account_sid.data = (u_char *) SID01;
+    keys[0].account_sid.len = strlen(SID01);
+    keys[1].mac = ngx_twilio_mac_create(NGX_TWILIO_HMAC_SHA1,
+                                        (u_char *) TOK0B, strlen(TOK0B));
+    keys[1].account_sid.data = (u_char *) SID0B;
+    keys[1].account_sid.len = strlen(SID0B);
+
+    memset(&req, 0, sizeof(req));
+    req.url.data = (u_char *) url;
+    req.url.len = strlen(url);
+    req.body.data = (u_char *) body;
+    req.body.len = strlen(body);
+    req.signature.data = (u_char *) sign(tok, url, canon);
+    req.signature.len = strlen((char *) req.signature.data);
+    req.form = form;
+    req.alg = NGX_TWILIO_HMAC_SHA1;
+
+    ngx_twilio_validate(&req, keys, 2, heap_alloc, NULL, &res);
+
+    ngx_twilio_mac_free(keys[0].mac);
+    ngx_twilio_mac_free(keys[1].mac);
+    free(canon);
+
+    snprintf(buf, sizeof(buf), "%s/%.*s", ngx_twilio_reason_names[res.reason],
+             (int) res.account.len,
+             res.account.data ? (char *) res.account.data : "");
+
+    return buf;
+}
+
+
+/* a URL with bodySHA256 of body, as a JSON webhook carries */
+
+static const char *
+json_url(const char *base, const char *body)
+{
+    size_t         i;
+    unsigned int   mdlen;
+    unsigned char  md[EVP_MAX_MD_SIZE];
+    static char    buf[512];
+
+    EVP_Digest(body, strlen(body), md, &mdlen, EVP_sha256(), NULL);
+
+    snprintf(buf, sizeof(buf), "%s%sbodySHA256=", base,
+             strchr(base, '?') ? "&" : "?");
+
+    for (i = 0; i < mdlen; i++) {
+        sprintf(buf + strlen(buf), "%02x", md[i]);
+    }
+
+    return buf;
+}
+
+
 typedef struct {
     char    sid[64];
     char    token[300];
@@ -252,7 +473,7 @@ parse_matches_unescape(unsigned seed, size_t len)
         "%E2%82%AC", "0123456789abcdef", "\xf0\x9f", "%2B", "%26", "%3D"
     };
 
-    body = malloc(len + 32);
+    body = calloc(1, len + 32);
     out = malloc(len + 32);
     ref = malloc(len + 32);
 
@@ -594,6 +815,229 @@ main(void)
        "settings: empty key");
     ok(ngx_twilio_signature_settings((u_char *) "garbage", 7, &raw)
        == NGX_TWILIO_SETTINGS_MALFORMED, "settings: garbage");
+
+    /* values exported to variables */
+
+    ok(strcmp(export("hi\nX-Admin: true", 16), "hi%0AX-Admin: true") == 0,
+       "export: LF escaped");
+    ok(strcmp(export("a\r\n\t\x7f%b", 7), "a%0D%0A%09%7F%25b") == 0,
+       "export: CR, LF, TAB, DEL and %% escaped");
+    ok(strcmp(export("\0x", 2), "%00x") == 0, "export: NUL escaped");
+    ok(strcmp(export("+1 (415) caf\xc3\xa9 \xff", 16),
+              "+1 (415) caf\xc3\xa9 \xff") == 0,
+       "export: printable ASCII, UTF-8 and other high bytes stay");
+    ok(ngx_twilio_export_escape(NULL, (u_char *) "a%\n", 3) == 7,
+       "export: length without writing");
+
+    {
+        u_char  all[256], esc[768], back[256];
+        size_t  k, elen, blen;
+        int     clean = 1;
+
+        for (k = 0; k < 256; k++) {
+            all[k] = (u_char) k;
+        }
+
+        elen = ngx_twilio_export_escape(esc, all, 256);
+
+        for (k = 0; k < elen; k++) {
+            if (esc[k] < 0x20 || esc[k] == 0x7f) {
+                clean = 0;
+            }
+        }
+
+        blen = export_unescape(back, esc, elen);
+
+        ok(clean && elen == ngx_twilio_export_escape(NULL, all, 256)
+           && elen == 256 + 2 * 34 && blen == 256
+           && memcmp(back, all, 256) == 0,
+           "export: all 256 bytes: no control byte out, and reversible");
+    }
+
+    /* $twilio_param_NAME lookup */
+
+    ok(strcmp(lookup("https://h/p", "From=%2B1&from=2&Body=a", 1, "from"),
+              "%2B1") == 0, "lookup: first match, letter case ignored");
+    ok(strcmp(lookup("https://h/p", "F%72om=x", 1, "FROM"), "x") == 0,
+       "lookup: the key is decoded");
+    ok(strcmp(lookup("https://h/p", "Body&x=1", 1, "body"), "") == 0,
+       "lookup: a key without \"=\" has an empty value");
+    ok(strcmp(lookup("https://h/p?a=q", "a=b", 1, "a"), "b") == 0,
+       "lookup: a signed form body, not the query");
+    ok(strcmp(lookup("https://h/p?a=q#a=f", "{}", 0, "a"), "q") == 0,
+       "lookup: not a form: the query, before the fragment");
+    ok(strcmp(lookup("https://h/p?a=q&bodySHA256=00", "a=b", 1, "a"), "q")
+       == 0, "lookup: a form with bodySHA256: the query");
+    ok(strcmp(lookup("https://h/p#?a=1", "", 0, "a"), "(none)") == 0,
+       "lookup: no query");
+    ok(strcmp(lookup("https://h/p", NULL, 1, "a"), "(none)") == 0
+       && strcmp(claim("https://h/p", NULL, 1, 1), "ok:(none)") == 0,
+       "lookup and claim: an empty form body as NULL");
+    ok(strcmp(lookup("https://h/p", "ab=1&a=2", 1, "a"), "2") == 0
+       && strcmp(lookup("https://h/p", "a=1", 1, "ab"), "(none)") == 0,
+       "lookup: whole keys only");
+
+    /* AccountSid, in any letter case */
+
+    ok(ngx_twilio_account_name((u_char *) "AccountSid", 10)
+       && ngx_twilio_account_name((u_char *) "accountsid", 10)
+       && ngx_twilio_account_name((u_char *) "ACCOUNTSID", 10)
+       && ngx_twilio_account_name((u_char *) "account\xc5\xbfid", 11)
+       && ngx_twilio_account_name((u_char *) "AccountS\xc4\xb1" "d", 11)
+       && ngx_twilio_account_name((u_char *) "ACCOUNTS\xc4\xb0" "D", 11),
+       "account name: ASCII case, long s, dotted and dotless I");
+    ok(!ngx_twilio_account_name((u_char *) "AccountSid ", 11)
+       && !ngx_twilio_account_name((u_char *) "Account_Sid", 11)
+       && !ngx_twilio_account_name((u_char *) "AccountSi", 9)
+       && !ngx_twilio_account_name((u_char *) "AccountSid\0", 11)
+       && !ngx_twilio_account_name((u_char *) "account\xc5", 8),
+       "account name: nothing else");
+
+    /* the JSON reader */
+
+    ok(strcmp(json("{\"AccountSid\":\"AC1\",\"x\":[1,2.5e-3,true,null]}"),
+              "AC1") == 0, "json: a top-level member");
+    ok(strcmp(json("[{\"data\":{\"accountSid\":\"AC1\"}},"
+                   "{\"data\":{\"ACCOUNTSID\":\"AC2\"}}]"), "AC1|AC2") == 0,
+       "json: members at any depth, any letter case");
+    ok(strcmp(json("{\"account\\u0053id\":\"A\\u0043\\/1\"}"), "AC/1") == 0,
+       "json: escapes decoded in names and values");
+    ok(strcmp(json("{\"accountSid\":{\"accountSid\":\"AC1\"}}"),
+              "(not a string)|AC1") == 0,
+       "json: a value that is not a string is reported");
+    ok(strcmp(json("{\"a\":\"accountSid\",\"b\":[\"accountSid\"]}"), "") == 0,
+       "json: only member names count");
+    ok(strcmp(json(" {\"x\" : \"\\ud83d\\ude00\\u00e9\\n\" } \r\n"), "") == 0
+       && strcmp(json("[]"), "") == 0 && strcmp(json("\"s\""), "") == 0
+       && strcmp(json("-0"), "") == 0,
+       "json: well-formed texts");
+    ok(strcmp(json(""), "(malformed)") == 0
+       && strcmp(json("{"), "(malformed)") == 0
+       && strcmp(json("{\"a\":1,}"), "(malformed)") == 0
+       && strcmp(json("[1,]"), "(malformed)") == 0
+       && strcmp(json("{\"a\" 1}"), "(malformed)") == 0
+       && strcmp(json("{a:1}"), "(malformed)") == 0
+       && strcmp(json("[01]"), "(malformed)") == 0
+       && strcmp(json("[1.]"), "(malformed)") == 0
+       && strcmp(json("[NaN]"), "(malformed)") == 0
+       && strcmp(json("[tru]"), "(malformed)") == 0
+       && strcmp(json("{}{}"), "(malformed)") == 0
+       && strcmp(json("[\"\t\"]"), "(malformed)") == 0
+       && strcmp(json("[\"\\x\"]"), "(malformed)") == 0
+       && strcmp(json("[\"\\ud800\"]"), "(malformed)") == 0
+       && strcmp(json("[\"\\udc00\"]"), "(malformed)") == 0
+       && strcmp(json("[\"\xc0\xaf\"]"), "(malformed)") == 0
+       && strcmp(json("[\"\xed\xa0\x80\"]"), "(malformed)") == 0
+       && strcmp(json("\xef\xbb\xbf{}"), "(malformed)") == 0
+       && strcmp(json("{\"accountSid\":\"AC1\""), "(malformed)") == 0,
+       "json: malformed texts");
+
+    {
+        char  deep[2 * NGX_TWILIO_JSON_DEPTH + 3];
+
+        memset(deep, '[', NGX_TWILIO_JSON_DEPTH);
+        memset(deep + NGX_TWILIO_JSON_DEPTH, ']', NGX_TWILIO_JSON_DEPTH);
+        deep[2 * NGX_TWILIO_JSON_DEPTH] = '\0';
+        ok(strcmp(json(deep), "") == 0, "json: %d levels",
+           NGX_TWILIO_JSON_DEPTH);
+
+        memset(deep, '[', NGX_TWILIO_JSON_DEPTH + 1);
+        memset(deep + NGX_TWILIO_JSON_DEPTH + 1, ']',
+               NGX_TWILIO_JSON_DEPTH + 1);
+        deep[2 * NGX_TWILIO_JSON_DEPTH + 2] = '\0';
+        ok(strcmp(json(deep), "(malformed)") == 0,
+           "json: one level more is refused");
+    }
+
+    /* the claimed account */
+
+    ok(strcmp(claim("https://h/p", "AccountSid=AC%31&b=2", 1, 1), "ok:AC1")
+       == 0, "claim: a form's AccountSid, decoded");
+    ok(strcmp(claim("https://h/p?AccountSid=AC1", "", 0, 1), "ok:AC1") == 0,
+       "claim: a GET's query");
+    ok(strcmp(claim("https://h/p", "a=1", 1, 1), "ok:(none)") == 0,
+       "claim: none");
+    ok(strcmp(claim("https://h/p", "AccountSid=&a=1", 1, 1), "ok:") == 0,
+       "claim: an empty AccountSid is a claim");
+    ok(strcmp(claim("https://h/p", "AccountSid=AC2&AccountSid=AC1", 1, 1),
+              "account_ambiguous") == 0, "claim: the key twice");
+    ok(strcmp(claim("https://h/p", "AccountSid=AC1&AccountSid=AC1", 1, 1),
+              "account_ambiguous") == 0, "claim: the key twice, same value");
+    ok(strcmp(claim("https://h/p", "accountsid=AC2&AccountSid=AC1", 1, 1),
+              "account_ambiguous") == 0
+       && strcmp(claim("https://h/p", "Account%53id=AC2&AccountSid=AC1", 1, 1),
+                 "account_ambiguous") == 0
+       && strcmp(claim("https://h/p", "account%C5%BFid=AC2&AccountSid=AC1",
+                       1, 1), "account_ambiguous") == 0,
+       "claim: the key in another case, escaped, with a long s");
+    ok(strcmp(claim("https://h/p?AccountSid=AC2", "AccountSid=AC1", 1, 1),
+              "account_ambiguous") == 0, "claim: query and form body");
+    ok(strcmp(claim("https://h/p?AccountSid=AC2#AccountSid=AC1", "", 0, 1),
+              "ok:AC2") == 0, "claim: the fragment is not the query");
+
+    body = "{\"AccountSid\":\"AC2\"}";
+    ok(strcmp(claim(json_url("https://h/p?AccountSid=AC1", body), body, 0, 1),
+              "account_ambiguous") == 0, "claim: JSON body against the query");
+    ok(strcmp(claim(json_url("https://h/p?AccountSid=AC2", body), body, 0, 1),
+              "ok:AC2") == 0, "claim: JSON body agreeing with the query");
+    ok(strcmp(claim(json_url("https://h/p?AccountSid=AC1", body), body, 0, 0),
+              "ok:AC1") == 0, "claim: JSON not read without bound keys");
+    ok(strcmp(claim(json_url("https://h/p", body), body, 0, 1), "ok:AC2")
+       == 0, "claim: JSON body alone");
+
+    body = "[{\"data\":{\"accountSid\":\"AC2\"}},"
+           "{\"data\":{\"accountSid\":\"AC2\"}}]";
+    ok(strcmp(claim(json_url("https://h/p", body), body, 0, 1), "ok:AC2")
+       == 0, "claim: Event Streams, two events of one account");
+    body = "[{\"data\":{\"accountSid\":\"AC2\"}},"
+           "{\"data\":{\"accountSid\":\"AC1\"}}]";
+    ok(strcmp(claim(json_url("https://h/p", body), body, 0, 1),
+              "account_ambiguous") == 0,
+       "claim: Event Streams, events of two accounts");
+    body = "{\"accountSid\":null}";
+    ok(strcmp(claim(json_url("https://h/p", body), body, 0, 1),
+              "account_ambiguous") == 0, "claim: JSON AccountSid not a string");
+    body = "{\"accountSid\":\"AC1\",}";
+    ok(strcmp(claim(json_url("https://h/p", body), body, 0, 1),
+              "json_malformed") == 0, "claim: malformed JSON");
+    body = "AccountSid=AC2";
+    ok(strcmp(claim(json_url("https://h/p?AccountSid=AC1", body), body, 1, 1),
+              "account_ambiguous") == 0,
+       "claim: a form body with bodySHA256 counts too");
+
+    /* the whole check with bound keys: the cases of issue 8 */
+
+    ok(strcmp(validate_bound(TOK01, "https://h/p",
+                             "AccountSid=" SID0B "&AccountSid=" SID01, 1),
+              "account_ambiguous/") == 0,
+       "validate: two AccountSid keys are ambiguous");
+    ok(strcmp(validate_bound(TOK01, "https://h/p",
+                             "accountsid=" SID0B "&AccountSid=" SID01, 1),
+              "account_ambiguous/") == 0,
+       "validate: two AccountSid keys in different case are ambiguous");
+    body = "{\"AccountSid\":\"" SID0B "\"}";
+    ok(strcmp(validate_bound(TOK01, json_url("https://h/p?AccountSid=" SID01,
+                                             body), body, 0),
+              "account_ambiguous/") == 0,
+       "validate: a JSON body against the query is ambiguous");
+    ok(strcmp(validate_bound(TOK01, "https://h/p", "AccountSid=" SID01, 1),
+              "ok/" SID01) == 0
+       && strcmp(validate_bound(TOK0B, "https://h/p", "AccountSid=" SID01, 1),
+                 "bad_signature/" SID01) == 0,
+       "validate: a bound key signs for its account only");
+#define SID99  "AC99999999999999999999999999999999"
+    ok(strcmp(validate_bound(TOK01, "https://h/p", "AccountSid=" SID99, 1),
+              "unknown_account/" SID99) == 0,
+       "validate: no key for the claimed account");
+    body = "[{\"specversion\":\"1.0\",\"data\":{\"to\":\"+1\"}}]";
+    ok(strcmp(validate_bound(TOK0B, json_url("https://h/p", body), body, 0),
+              "ok/" SID0B) == 0,
+       "validate: every key bound, no claim: the account is the key's");
+    ok(strcmp(validate_bound(TOK0B, "https://h/p", "a=1", 1), "ok/" SID0B)
+       == 0, "validate: the same for a form claiming no account");
+    ok(strcmp(validate_bound("another", "https://h/p", "a=1", 1),
+              "bad_signature/") == 0,
+       "validate: no claim and no key: bad_signature");
 
     printf("1..%d\n", test_no);
 

@@ -376,4 +376,42 @@ fuzz_cmp_bytes(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 }
 
 
+/*
+ * A reference reading of "this name is AccountSid": U+017F (long s) taken
+ * for "s", U+0130 and U+0131 (dotted and dotless I) for "i", then ASCII
+ * letters lower-cased, and the result compared with "accountsid".
+ */
+
+FUZZ_HELPER int
+fuzz_account_name(const uint8_t *p, size_t len)
+{
+    size_t   i, n;
+    uint8_t  folded[16];
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (n == sizeof(folded)) {
+            return 0;
+        }
+
+        if (i + 1 < len && p[i] == 0xc5 && p[i + 1] == 0xbf) {
+            folded[n++] = 's';
+            i++;
+
+        } else if (i + 1 < len && p[i] == 0xc4
+                   && (p[i + 1] == 0xb0 || p[i + 1] == 0xb1))
+        {
+            folded[n++] = 'i';
+            i++;
+
+        } else {
+            folded[n++] = (p[i] >= 'A' && p[i] <= 'Z') ? p[i] + 32 : p[i];
+        }
+    }
+
+    return n == 10 && memcmp(folded, "accountsid", 10) == 0;
+}
+
+
 #endif /* _NGX_TWILIO_FUZZ_COMMON_H_INCLUDED_ */

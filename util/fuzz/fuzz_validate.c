@@ -37,9 +37,14 @@
  *     the result is still canonical base64 (the last character's unused
  *     bits zero), signature_malformed otherwise;
  *   - with bodySHA256 the body check is mandatory: flipping (or adding) one
- *     body byte gives body_hash_mismatch;
+ *     body byte gives body_hash_mismatch (with a bound key, the changed
+ *     body may be rejected first for what it claims: json_malformed,
+ *     account_ambiguous, unknown_account or bad_signature; never ok);
  *   - a key bound to another account is not used: unknown_account, or
- *     bad_signature when an unbound decoy key is eligible;
+ *     bad_signature when an unbound decoy key is eligible (the account is
+ *     added only where it is the request's one claim: no other key the
+ *     core reads as AccountSid in the query or a form body, and a JSON
+ *     body the core reads is well-formed and names none);
  *   - an allocation failure gives internal_error (never ok, never a
  *     crash), and the core never allocates more than a bound linear in
  *     the input.
@@ -122,17 +127,16 @@ buf_set(buf_t *b, const uint8_t *p, size_t len)
 }
 
 
-/* whether an &-list has a key that decodes to name */
+/* whether an &-list has a key that the core reads as AccountSid */
 
 static int
-has_param(const uint8_t *p, size_t len, const char *name)
+has_account(const uint8_t *p, size_t len)
 {
-    size_t          klen, nlen;
+    size_t          klen;
     uint8_t        *key;
     const uint8_t  *last, *amp, *eq;
     int             found;
 
-    nlen = strlen(name);
     last = p + len;
     found = 0;
 
@@ -153,7 +157,7 @@ has_param(const uint8_t *p, size_t len, const char *name)
         }
 
         klen = fuzz_unescape(key, p, eq - p);
-        found = klen == nlen && memcmp(key, name, nlen) == 0;
+        found = ngx_twilio_account_name(key, klen);
 
         p = amp + 1;
     }
@@ -161,6 +165,36 @@ has_param(const uint8_t *p, size_t len, const char *name)
     free(key);
 
     return found;
+}
+
+
+/* a JSON body the core will read: well-formed and naming no account */
+
+static void
+json_count(void *data, const ngx_twilio_str_t *value)
+{
+    (void) value;
+    (*(size_t *) data)++;
+}
+
+
+static int
+json_claims_none(const uint8_t *body, size_t len)
+{
+    int      rc;
+    size_t   n;
+    u_char  *buf;
+
+    buf = malloc(len ? len : 1);
+    if (buf == NULL) {
+        abort();
+    }
+
+    n = 0;
+    rc = ngx_twilio_json_accounts(body, len, buf, json_count, &n);
+    free(buf);
+
+    return rc == 0 && n == 0;
 }
 
 
@@ -415,11 +449,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const uint8_t  *q = memchr(url.data, '?', url.len);
         int             taken;
 
-        taken = q && has_param(q + 1, url.data + url.len - q - 1,
-                               "AccountSid");
+        /* the core counts the query's and a form body's AccountSid keys */
 
-        if (sid_in_body) {
-            taken = taken || has_param(body.data, body.len, "AccountSid");
+        taken = q && has_account(q + 1, url.data + url.len - q - 1);
+
+        if (flags & F_FORM) {
+            taken = taken || has_account(body.data, body.len);
+        }
+
+        /* and, with bound keys, reads a bodySHA256 body that is no form */
+
+        if (!(flags & F_FORM) && body.len
+            && ((flags & F_JSON) || h == NGX_TWILIO_HASH_FOUND))
+        {
+            taken = taken || !json_claims_none(body.data, body.len);
         }
 
         if (!taken) {
@@ -652,7 +695,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         run(&url, flipped, body_len, b64, NGX_TWILIO_SHA1_B64_LEN,
             flags & F_FORM, ks.keys, ks.nkeys, 0, &res, NULL);
-        CHECK(res.reason == NGX_TWILIO_BODY_HASH_MISMATCH);
+
+        if (bind) {
+            /* a form's or JSON's AccountSid may have changed first */
+            CHECK(res.reason == NGX_TWILIO_BODY_HASH_MISMATCH
+                  || res.reason == NGX_TWILIO_JSON_MALFORMED
+                  || res.reason == NGX_TWILIO_ACCOUNT_AMBIGUOUS
+                  || res.reason == NGX_TWILIO_UNKNOWN_ACCOUNT
+                  || res.reason == NGX_TWILIO_BAD_SIGNATURE);
+
+        } else {
+            CHECK(res.reason == NGX_TWILIO_BODY_HASH_MISMATCH);
+        }
 
         free(flipped);
     }

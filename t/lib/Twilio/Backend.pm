@@ -72,7 +72,10 @@ sub _bytes {
 # ---------------------------------------------------------------------------
 # expected output
 
-# Which request headers the backend reports (names lower-cased).
+# Which request headers the backend reports (names lower-cased).  A request
+# that carries X-Echo-All (any value) gets every header line reported, so a
+# test can see a header it did not expect, e.g. one injected through a
+# variable holding a line break.
 sub echoed_header {
     my ($name) = @_;
     $name = lc $name;
@@ -88,7 +91,9 @@ sub _echo_body {
             . 'length: ' . length($body) . "\n"
             . 'sha256: ' . sha256_hex($body) . "\n";
     my $i = 0;
-    my @h = map { [ @$_, $i++ ] } grep { echoed_header($_->[0]) } @$headers;
+    my $all = grep { $_->[0] eq 'x-echo-all' } @$headers;
+    my @h = map { [ @$_, $i++ ] }
+            grep { $all || echoed_header($_->[0]) } @$headers;
     for my $h (sort { $a->[0] cmp $b->[0] || $a->[2] <=> $b->[2] } @h) {
         $out .= "header: $h->[0]: $h->[1]\n";
     }
@@ -522,7 +527,8 @@ Twilio::Backend - echo upstream for the ngx_twilio_guard tests
   header: x-echo-foo: ...              sorted by name, then arrival order)
   header: x-twilio-signature: ...
 
-Echoed headers: C<content-type>, C<x-twilio-signature> and C<x-echo-*>.
+Echoed headers: C<content-type>, C<x-twilio-signature> and C<x-echo-*>;
+every header line when the request carries C<X-Echo-All>.
 
 =head1 FUNCTIONS
 
