@@ -1281,6 +1281,11 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
         return;
     }
 
+    if (req->body_later && hash == NGX_TWILIO_HASH_NONE && req->form) {
+        /* the form's parameters are signed: nothing to decide without them */
+        return;
+    }
+
     ncand = 0;
     params = NULL;
     n = 0;
@@ -1460,6 +1465,7 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
 matched:
 
     if (hash == NGX_TWILIO_HASH_FOUND
+        && !req->body_later
         && !ngx_twilio_body_hash_equal(req->body.data, req->body.len, &hex))
     {
         res->reason = NGX_TWILIO_BODY_HASH_MISMATCH;
