@@ -223,6 +223,9 @@ ngx_http_twilio_guard_handler(ngx_http_request_t *r)
         cln = ngx_pool_cleanup_add(r->pool,
                                    sizeof(ngx_http_twilio_guard_ctx_t));
         if (cln == NULL) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "twilio_guard: internal_error: no memory for "
+                          "the request's context");
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
