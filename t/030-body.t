@@ -754,3 +754,67 @@ signed_request(body => "a=1", sig => signature_for(body => "a=2"))
 --- error_log
 twilio_guard: dry run, would reject: bad_signature
 twilio_guard: rejected: bad_signature
+
+
+
+=== TEST 24a: a chunked body that goes over client_max_body_size late, under a server-wide guard with error_page: answered, not left hanging
+--- config
+    twilio_guard on;
+    twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+    twilio_guard_url https://example.com/sms;
+    error_page 400 413 /sms/error.html;
+    location /sms {
+        client_max_body_size 2k;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+my $r = ::chunked_request("a=1&b=2", chunks => "");
+[$r, "7\r\na=1&b=2\r\n", sprintf("%x\r\n%s\r\n", 3000, "c" x 3000)]
+--- raw_request_middle_delay: 0.2
+--- timeout: 3
+--- error_code: 413
+--- error_log
+client intended to send too large chunked body
+twilio_guard: rejected: body_unavailable, the request body could not be read, nginx answers 413
+
+
+
+=== TEST 24b: an invalid chunk late, likewise
+--- config
+    twilio_guard on;
+    twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+    twilio_guard_url https://example.com/sms;
+    error_page 400 413 /sms/error.html;
+    location /sms {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+my $r = ::chunked_request("a=1&b=2", chunks => "");
+[$r, "7\r\na=1&b=2\r\n", "zz\r\nabc\r\n"]
+--- raw_request_middle_delay: 0.2
+--- timeout: 3
+--- error_code: 400
+--- error_log
+client sent invalid chunked body
+twilio_guard: rejected: body_unavailable, the request body could not be read, nginx answers 400
+
+
+
+=== TEST 24c: over twilio_guard_max_body late, likewise: the read stops there
+--- config
+    twilio_guard on;
+    twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+    twilio_guard_url https://example.com/sms;
+    twilio_guard_max_body 1k;
+    error_page 400 413 /sms/error.html;
+    location /sms {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+my $r = ::chunked_request("a=1&b=2", chunks => "");
+[$r, "7\r\na=1&b=2\r\n", sprintf("%x\r\n%s\r\n", 3000, "c" x 3000)]
+--- raw_request_middle_delay: 0.2
+--- timeout: 3
+--- error_code: 413
+--- error_log eval
+qr/twilio_guard: rejected: body_too_large, body larger than twilio_guard_max_body 1024, reading stopped at \d+ bytes/
