@@ -181,8 +181,9 @@ static ngx_str_t  ngx_http_twilio_guard_account_sid =
  * (body_unavailable unless the body filter below knew better).  If an
  * error_page sends that answer through a guarded location, the engine
  * comes back here with the read still marked as under way: the request
- * is answered with nginx's status, never checked with part of its body,
- * never let through, never left waiting.
+ * is answered with nginx's status (in a dry run the error page is served
+ * as without the guard), never checked with part of its body, never left
+ * waiting.
  *
  * While the body is read, ngx_http_twilio_guard_body_filter() counts it
  * and stops the read as soon as it is over twilio_guard_max_body.

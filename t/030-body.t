@@ -713,16 +713,12 @@ twilio_guard: rejected: bad_signature
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_url https://example.com/sms;
         proxy_pass http://127.0.0.1:1;
-        error_page 502 = @secure;
+        error_page 502 = /sms/secure;
 
         location /sms/secure {
             twilio_guard_https on;
             proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
         }
-    }
-
-    location @secure {
-        rewrite ^ /sms/secure last;
     }
 --- raw_request eval
 signed_request(body => "a=1")
