@@ -40,14 +40,30 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_twilio_guard_handler(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_twilio_guard_check_again(
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_http_twilio_guard_loc_conf_t *lcf);
+static ngx_int_t ngx_http_twilio_guard_before_body(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx);
 static ngx_http_twilio_guard_ctx_t *ngx_http_twilio_guard_get_ctx(
     ngx_http_request_t *r);
 static void ngx_http_twilio_guard_cleanup(void *data);
+static void ngx_http_twilio_guard_read_over(ngx_http_twilio_guard_ctx_t *ctx);
 static void ngx_http_twilio_guard_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_twilio_guard_unread(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_int_t status);
+static ngx_int_t ngx_http_twilio_guard_body_filter(ngx_http_request_t *r,
+    ngx_chain_t *in);
 static ngx_int_t ngx_http_twilio_guard_headers(ngx_http_request_t *r,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_http_twilio_guard_ctx_t *ctx);
-static ngx_int_t ngx_http_twilio_guard_check(ngx_http_request_t *r,
+static ngx_int_t ngx_http_twilio_guard_check_body(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx);
+static ngx_int_t ngx_http_twilio_guard_check(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_str_t *body);
+static void ngx_http_twilio_guard_validate(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_twilio_request_t *req,
+    ngx_twilio_result_t *res);
+static ngx_int_t ngx_http_twilio_guard_fail(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_uint_t reason, const char *what);
 static ngx_int_t ngx_http_twilio_guard_address(ngx_http_request_t *r,
     ngx_http_twilio_guard_loc_conf_t *lcf);
 static ngx_int_t ngx_http_twilio_guard_cidr_match(struct sockaddr *sa,
@@ -71,8 +87,10 @@ static ngx_int_t ngx_http_twilio_guard_url(ngx_http_request_t *r,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *url);
 static ngx_str_t *ngx_http_twilio_guard_log_value(ngx_http_request_t *r,
     ngx_str_t *value);
+static ngx_int_t ngx_http_twilio_guard_body_size(ngx_http_request_t *r,
+    off_t *size);
 static ngx_int_t ngx_http_twilio_guard_body(ngx_http_request_t *r,
-    ngx_str_t *body);
+    size_t size, ngx_str_t *body);
 static ngx_uint_t ngx_http_twilio_guard_is_form(ngx_http_request_t *r);
 static ngx_int_t ngx_http_twilio_guard_reject(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx, ngx_uint_t reason, ngx_int_t status,
@@ -94,6 +112,13 @@ static ngx_int_t ngx_http_twilio_guard_param_variable(ngx_http_request_t *r,
 
 static ngx_int_t ngx_http_twilio_guard_add_variables(ngx_conf_t *cf);
 static ngx_int_t ngx_http_twilio_guard_init(ngx_conf_t *cf);
+
+
+/* the checks' scratch pool: small forms fit, larger ones allocate more */
+#define NGX_HTTP_TWILIO_GUARD_SCRATCH_SIZE  4096
+
+
+static ngx_http_request_body_filter_pt  ngx_http_twilio_guard_next_body_filter;
 
 
 static ngx_http_module_t  ngx_http_twilio_guard_module_ctx = {
@@ -166,20 +191,39 @@ static ngx_str_t  ngx_http_twilio_guard_realip_var =
 /*
  * The access phase handler.
  *
- * The first call checks what needs no body, then starts reading it and
- * returns NGX_DONE: the request now belongs to the body reader, which
- * calls ngx_http_twilio_guard_body_handler() once the body is complete
+ * The first call checks what needs no body: the address, HTTPS, the
+ * signature headers, the announced size, and what the URL alone decides
+ * (with bodySHA256 only the URL is signed, so a forged request is
+ * rejected here, its body unread).  Then it starts reading the body and
+ * returns NGX_DONE: the request now belongs to nginx's body reader, and
+ * comes back one of two ways.
+ *
+ * The body is complete: nginx calls ngx_http_twilio_guard_body_handler()
  * (possibly before ngx_http_read_client_request_body() even returns).
  * That handler stores the verdict in the module context and runs the
  * phases again, which brings the engine back here: the second call
  * answers with the stored verdict, and the access phase checker goes on
  * (NGX_OK), or finalizes the request with the rejection status.
  *
+ * The read fails (the client's error or timeout, a body over
+ * client_max_body_size or twilio_guard_max_body, a body that cannot be
+ * stored): nginx finalizes the request with an error status itself, and
+ * the body handler never runs.  The context keeps the reason
+ * (body_unavailable unless the body filter below knew better).  If an
+ * error_page sends that answer through a guarded location, the engine
+ * comes back here with the read still marked as under way: the request
+ * is answered with nginx's status (in a dry run the error page is served
+ * as without the guard), never checked with part of its body, never left
+ * waiting.
+ *
+ * While the body is read, ngx_http_twilio_guard_body_filter() counts it
+ * and stops the read as soon as it is over twilio_guard_max_body.
+ *
  * Subrequests never get here: nginx skips the access phase for them.
  * The context outlives internal redirects (see get_ctx below), so the
- * variables keep working after one; a guarded location reached that way
- * with another configuration checks the request again, with the body
- * already read.
+ * variables keep working after one.  A request gets one verdict: a
+ * guarded location reached by a redirect checks it again only if it
+ * asks for more than the location that decided (see check_again below).
  */
 
 static ngx_int_t
@@ -198,7 +242,12 @@ ngx_http_twilio_guard_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_twilio_guard_get_ctx(r);
 
-    if (ctx && ctx->conf == lcf) {
+    if (ctx && ctx->reading) {
+        /* an error page after a failed body read */
+        return ngx_http_twilio_guard_unread(r, ctx, r->err_status);
+    }
+
+    if (ctx && !ngx_http_twilio_guard_check_again(ctx, lcf)) {
         return ctx->status;
     }
 
@@ -206,6 +255,9 @@ ngx_http_twilio_guard_handler(ngx_http_request_t *r)
         cln = ngx_pool_cleanup_add(r->pool,
                                    sizeof(ngx_http_twilio_guard_ctx_t));
         if (cln == NULL) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "twilio_guard: internal_error: no memory for "
+                          "the request's context");
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
@@ -223,29 +275,107 @@ ngx_http_twilio_guard_handler(ngx_http_request_t *r)
 
     rc = ngx_http_twilio_guard_headers(r, lcf, ctx);
 
+    if (rc == NGX_OK) {
+        rc = ngx_http_twilio_guard_before_body(r, ctx);
+    }
+
     if (rc != NGX_OK) {
         /* a rejection, or NGX_DECLINED in a dry run */
         ctx->status = rc;
         return rc;
     }
 
+    /* the reason the request ends with if the read never completes */
+
+    ctx->reading = 1;
+
+    if (ctx->reason == NGX_HTTP_TWILIO_GUARD_PENDING) {
+        ctx->reason = NGX_TWILIO_BODY_UNAVAILABLE;
+        ctx->provisional = 1;
+    }
+
     rc = ngx_http_read_client_request_body(r,
                                            ngx_http_twilio_guard_body_handler);
 
     if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-        /* nginx has logged why; the request ends with rc */
-        ctx->status = rc;
-
-        if (ctx->reason == NGX_HTTP_TWILIO_GUARD_PENDING) {
-            ctx->reason = NGX_TWILIO_BODY_UNAVAILABLE;
-        }
-
+        /* the read failed at once: nginx answers rc */
+        (void) ngx_http_twilio_guard_unread(r, ctx, rc);
         return rc;
     }
 
     ngx_http_finalize_request(r, NGX_DONE);
 
     return NGX_DONE;
+}
+
+
+/*
+ * One verdict per request.  After an internal redirect (error_page,
+ * try_files, a named location, X-Accel-Redirect) into another guarded
+ * location the verdict stands; the request is checked again only where
+ * the new location asks for more: other keys (a location's keys are one
+ * set, inherited as a whole), other address rules, HTTPS where it was not
+ * required or with other trusted proxies, or enforcement where a dry run
+ * let a failed request through.  A rejection stands anywhere.
+ */
+
+static ngx_uint_t
+ngx_http_twilio_guard_check_again(ngx_http_twilio_guard_ctx_t *ctx,
+    ngx_http_twilio_guard_loc_conf_t *lcf)
+{
+    ngx_http_twilio_guard_loc_conf_t  *prev;
+
+    prev = ctx->conf;
+
+    if (prev == lcf || ctx->status >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return 0;
+    }
+
+    if (ctx->reason != NGX_TWILIO_OK && !lcf->dry_run) {
+        return 1;
+    }
+
+    return lcf->keys != prev->keys
+           || lcf->shared_keys != prev->shared_keys
+           || lcf->rules != prev->rules
+           || (lcf->https && (!prev->https || lcf->trusted != prev->trusted));
+}
+
+
+/*
+ * What the URL decides before the body is read.  With bodySHA256 only the
+ * URL is signed: a forged signature is rejected here, and only a request
+ * that passed has its body read and hashed.  A body that is not a form
+ * and has no bodySHA256 can never pass: rejected unread.  NGX_OK: read
+ * the body.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_before_body(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx)
+{
+    ngx_int_t         rc;
+    ngx_twilio_str_t  hex;
+
+    if (ngx_http_twilio_guard_url(r, ctx->conf, &ctx->url) != NGX_OK) {
+        return ngx_http_twilio_guard_fail(r, ctx, NGX_TWILIO_ERROR,
+                                          "the URL to check could not be "
+                                          "built");
+    }
+
+    if (ngx_twilio_url_body_hash(ctx->url.data, ctx->url.len, &hex)
+        == NGX_TWILIO_HASH_NONE
+        && (ngx_http_twilio_guard_is_form(r)
+            || (r->headers_in.content_length_n <= 0
+                && !r->headers_in.chunked)))
+    {
+        /* the body is part of the signed string, or there is none */
+        return NGX_OK;
+    }
+
+    rc = ngx_http_twilio_guard_check(r, ctx, NULL);
+
+    return (rc == NGX_AGAIN) ? NGX_OK : rc;
 }
 
 
@@ -450,7 +580,24 @@ ngx_http_twilio_guard_get_ctx(ngx_http_request_t *r)
 static void
 ngx_http_twilio_guard_cleanup(void *data)
 {
-    /* nothing to free: the cleanup only marks where the context is */
+    /*
+     * nothing to free: the cleanup only marks where the context is (the
+     * check's scratch memory went with its own pool at the verdict)
+     */
+}
+
+
+/* the body read is over: the provisional body_unavailable goes */
+
+static void
+ngx_http_twilio_guard_read_over(ngx_http_twilio_guard_ctx_t *ctx)
+{
+    ctx->reading = 0;
+
+    if (ctx->provisional) {
+        ctx->provisional = 0;
+        ctx->reason = NGX_HTTP_TWILIO_GUARD_PENDING;
+    }
 }
 
 
@@ -461,7 +608,9 @@ ngx_http_twilio_guard_body_handler(ngx_http_request_t *r)
 
     ctx = ngx_http_twilio_guard_get_ctx(r);
 
-    ctx->status = ngx_http_twilio_guard_check(r, ctx);
+    ngx_http_twilio_guard_read_over(ctx);
+
+    ctx->status = ngx_http_twilio_guard_check_body(r, ctx);
 
     /* keep the body (and its temporary file) for internal redirects */
     r->preserve_body = 1;
@@ -471,47 +620,187 @@ ngx_http_twilio_guard_body_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * The body read ended without the body: nginx answers with status, and
+ * has logged why.  The reason is body_unavailable, unless the body filter
+ * already recorded a better one.  In a dry run nginx's answer (or its
+ * error page) goes on as it would without the guard.
+ */
+
 static ngx_int_t
-ngx_http_twilio_guard_check(ngx_http_request_t *r,
+ngx_http_twilio_guard_unread(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_int_t status)
+{
+    ngx_http_twilio_guard_loc_conf_t  *lcf;
+
+    ngx_http_twilio_guard_read_over(ctx);
+
+    if (status < NGX_HTTP_BAD_REQUEST) {
+        /* an error page that changed the status, e.g. "=200" */
+        status = NGX_HTTP_BAD_REQUEST;
+    }
+
+    if (ctx->reason == NGX_HTTP_TWILIO_GUARD_PENDING) {
+        return ngx_http_twilio_guard_reject(r, ctx,
+                                            NGX_TWILIO_BODY_UNAVAILABLE,
+                                            status,
+                                            "the request body could not "
+                                            "be read, nginx answers %i",
+                                            status);
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_twilio_guard_module);
+
+    ctx->status = lcf->dry_run ? NGX_DECLINED : status;
+
+    return ctx->status;
+}
+
+
+/*
+ * The request body filter: counts the body of the request whose body the
+ * guard is reading.  Past twilio_guard_max_body the read stops with 413:
+ * nothing more is read, kept or copied.  A body nginx could not store
+ * (client_body_temp_path) is recorded here, where the failure is seen.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
+{
+    ngx_int_t                     rc;
+    ngx_chain_t                  *cl;
+    ngx_http_twilio_guard_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_twilio_guard_module);
+
+    if (ctx == NULL || !ctx->reading) {
+        return ngx_http_twilio_guard_next_body_filter(r, in);
+    }
+
+    for (cl = in; cl; cl = cl->next) {
+        ctx->received += ngx_buf_size(cl->buf);
+    }
+
+    if (ctx->received > (off_t) ctx->conf->max_body
+        && !ctx->too_large
+        && ctx->reason != NGX_TWILIO_BODY_TOO_LARGE)
+    {
+        ctx->too_large = 1;
+
+        if (ctx->provisional) {
+            ctx->provisional = 0;
+            ctx->reason = NGX_HTTP_TWILIO_GUARD_PENDING;
+        }
+
+        rc = ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_BODY_TOO_LARGE,
+                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                          "body larger than "
+                                          "twilio_guard_max_body %uz, "
+                                          "reading stopped at %O bytes",
+                                          ctx->conf->max_body,
+                                          ctx->received);
+        if (rc != NGX_DECLINED) {
+            r->lingering_close = 1;
+            return rc;
+        }
+    }
+
+    rc = ngx_http_twilio_guard_next_body_filter(r, in);
+
+    if (rc == NGX_HTTP_INTERNAL_SERVER_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "twilio_guard: body_unavailable: nginx could not "
+                      "store the request body (see the error before; can "
+                      "the workers write client_body_temp_path?)");
+
+        if (ctx->provisional || ctx->reason == NGX_HTTP_TWILIO_GUARD_PENDING)
+        {
+            ctx->provisional = 0;
+            ctx->reason = NGX_TWILIO_BODY_UNAVAILABLE;
+        }
+
+        ctx->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return rc;
+}
+
+
+/*
+ * The body is read: its size against twilio_guard_max_body before any
+ * copy, then the whole check.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_check_body(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx)
 {
+    off_t                              size;
     ngx_int_t                          rc;
-    ngx_str_t                          url, body, sig;
+    ngx_str_t                          body;
+    ngx_http_twilio_guard_loc_conf_t  *lcf;
+
+    lcf = ctx->conf;
+
+    if (ngx_http_twilio_guard_body_size(r, &size) != NGX_OK) {
+        return ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_BODY_UNAVAILABLE,
+                                            lcf->reject_status,
+                                            "the request body is not "
+                                            "available (discarded before "
+                                            "the guard ran, or not read "
+                                            "whole)");
+    }
+
+    if (size > (off_t) lcf->max_body) {
+
+        if (ctx->too_large || ctx->reason == NGX_TWILIO_BODY_TOO_LARGE) {
+            /* a dry run, told already */
+            return NGX_DECLINED;
+        }
+
+        return ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_BODY_TOO_LARGE,
+                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                            "body of %O bytes is larger "
+                                            "than twilio_guard_max_body %uz",
+                                            size, lcf->max_body);
+    }
+
+    rc = ngx_http_twilio_guard_body(r, (size_t) size, &body);
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_twilio_guard_fail(r, ctx, NGX_TWILIO_ERROR,
+                                          "no memory for a copy of the "
+                                          "body");
+    }
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_twilio_guard_fail(r, ctx, NGX_TWILIO_BODY_UNAVAILABLE,
+                                          "the body could not be read "
+                                          "back from its temporary file");
+    }
+
+    return ngx_http_twilio_guard_check(r, ctx, &body);
+}
+
+
+/*
+ * The signature check.  Before the body is read (body NULL), what the URL
+ * alone decides: NGX_AGAIN when that passed and the body is to be read.
+ * Then the whole check, with the body.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_check(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_str_t *body)
+{
+    ngx_str_t                          url, sig;
     ngx_twilio_str_t                   hex;
     ngx_twilio_result_t                res;
     ngx_twilio_request_t               req;
     ngx_http_twilio_guard_loc_conf_t  *lcf;
 
     lcf = ctx->conf;
-
-    rc = ngx_http_twilio_guard_body(r, &body);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    if (rc == NGX_DECLINED) {
-        return ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_BODY_UNAVAILABLE,
-                                            lcf->reject_status,
-                                            "the request body is not "
-                                            "available (discarded before "
-                                            "the guard ran)");
-    }
-
-    if (body.len > lcf->max_body) {
-        return ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_BODY_TOO_LARGE,
-                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                            "body of %uz bytes is larger "
-                                            "than twilio_guard_max_body %uz",
-                                            body.len, lcf->max_body);
-    }
-
-    if (ngx_http_twilio_guard_url(r, lcf, &url) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    ctx->url = url;
-    ctx->body = body;
+    url = ctx->url;
 
     (void) ngx_http_twilio_guard_header(r,
                                        &ngx_http_twilio_guard_signature_header,
@@ -521,35 +810,52 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
 
     req.url.data = url.data;
     req.url.len = url.len;
-    req.body.data = body.data;
-    req.body.len = body.len;
     req.signature.data = sig.data;
     req.signature.len = sig.len;
     req.form = ngx_http_twilio_guard_is_form(r);
     req.alg = ctx->shared_key ? NGX_TWILIO_HMAC_SHA256 : NGX_TWILIO_HMAC_SHA1;
 
-    ctx->form_params = req.form
-                       && ngx_twilio_url_body_hash(url.data, url.len, &hex)
-                          == NGX_TWILIO_HASH_NONE;
+    if (body) {
+        req.body.data = body->data;
+        req.body.len = body->len;
 
-    ngx_twilio_validate(&req, ctx->keys, ctx->nkeys,
-                        ngx_http_twilio_guard_alloc, r->pool, &res);
+        ctx->body = *body;
+        ctx->form_params = req.form
+                           && ngx_twilio_url_body_hash(url.data, url.len, &hex)
+                              == NGX_TWILIO_HASH_NONE;
 
-    ctx->account.data = res.account.data;
-    ctx->account.len = res.account.len;
+    } else {
+        /* nonzero when a body follows */
+        req.body_later = 1;
+        if (r->headers_in.chunked) {
+            req.body.len = 1;
+
+        } else if (r->headers_in.content_length_n > 0) {
+            req.body.len = (size_t) r->headers_in.content_length_n;
+        }
+    }
+
+    ngx_http_twilio_guard_validate(r, ctx, &req, &res);
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twilio_guard: %s, url \"%V\", body %uz, %uz MACs",
-                   ngx_twilio_reason_names[res.reason], &url, body.len,
+                   ngx_twilio_reason_names[res.reason], &url, req.body.len,
                    res.tried);
 
     switch (res.reason) {
 
     case NGX_TWILIO_OK:
+        if (body == NULL) {
+            /* the URL's signature holds: now the body, and its hash */
+            return NGX_AGAIN;
+        }
+
         if (!ctx->shared_key) {
             ctx->key_label.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
             if (ctx->key_label.data == NULL) {
-                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+                return ngx_http_twilio_guard_fail(r, ctx, NGX_TWILIO_ERROR,
+                                                  "no memory for the key "
+                                                  "label");
             }
 
             ctx->key_label.len = ngx_sprintf(ctx->key_label.data, "%uz",
@@ -571,7 +877,9 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
                                             "signature does not match url "
                                             "\"%V\" (with or without port) "
                                             "under any of %uz %s",
-                                            &url, ctx->nkeys,
+                                            ngx_http_twilio_guard_log_value(r,
+                                                                   &url),
+                                            ctx->nkeys,
                                             ctx->shared_key ? "shared keys"
                                                             : "tokens");
 
@@ -580,21 +888,25 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
                                             lcf->reject_status,
                                             "SHA-256 of the %uz-byte body "
                                             "does not match bodySHA256 in "
-                                            "url \"%V\"", body.len, &url);
+                                            "url \"%V\"", req.body.len,
+                                            ngx_http_twilio_guard_log_value(r,
+                                                                   &url));
 
     case NGX_TWILIO_BODY_HASH_MALFORMED:
         return ngx_http_twilio_guard_reject(r, ctx, res.reason,
                                             lcf->reject_status,
                                             "bodySHA256 in url \"%V\" is "
                                             "not 64 hex digits, or repeated",
-                                            &url);
+                                            ngx_http_twilio_guard_log_value(r,
+                                                                   &url));
 
     case NGX_TWILIO_BODY_UNSIGNED:
         return ngx_http_twilio_guard_reject(r, ctx, res.reason,
                                             lcf->reject_status,
-                                            "a %uz-byte body that is not a "
-                                            "form needs bodySHA256 in url "
-                                            "\"%V\"", body.len, &url);
+                                            "a body that is not a form "
+                                            "needs bodySHA256 in url \"%V\"",
+                                            ngx_http_twilio_guard_log_value(r,
+                                                                   &url));
 
     case NGX_TWILIO_UNKNOWN_ACCOUNT:
         return ngx_http_twilio_guard_reject(r, ctx, res.reason,
@@ -617,11 +929,91 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
                                             "bodySHA256 is not a form nor "
                                             "well-formed JSON, and tokens "
                                             "bound to accounts need its "
-                                            "AccountSid", body.len);
+                                            "AccountSid", req.body.len);
 
     default: /* NGX_TWILIO_ERROR */
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_twilio_guard_fail(r, ctx, NGX_TWILIO_ERROR,
+                                          "the signature check failed "
+                                          "(out of memory, or an OpenSSL "
+                                          "error logged before)");
     }
+}
+
+
+/*
+ * ngx_twilio_validate() in a pool of its own: the parsed parameters and
+ * canonical strings (two to three times the body) are needed until the
+ * verdict, not until the upstream answers.  What the variables need
+ * later is in the request pool (url, body, key label), or must be copied
+ * there before the scratch pool goes.
+ */
+
+static void
+ngx_http_twilio_guard_validate(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_twilio_request_t *req,
+    ngx_twilio_result_t *res)
+{
+    ngx_pool_t  *pool;
+
+    pool = ngx_create_pool(NGX_HTTP_TWILIO_GUARD_SCRATCH_SIZE,
+                           r->connection->log);
+    if (pool == NULL) {
+        res->reason = NGX_TWILIO_ERROR;
+        res->key = 0;
+        res->tried = 0;
+        return;
+    }
+
+    ngx_twilio_validate(req, ctx->keys, ctx->nkeys,
+                        ngx_http_twilio_guard_alloc, pool, res);
+
+    /* the claimed account may point into the scratch pool */
+
+    ngx_str_null(&ctx->account);
+
+    if (res->account.len) {
+        ctx->account.data = ngx_pnalloc(r->pool, res->account.len);
+
+        if (ctx->account.data == NULL) {
+            res->reason = NGX_TWILIO_ERROR;
+
+        } else {
+            ngx_memcpy(ctx->account.data, res->account.data,
+                       res->account.len);
+            ctx->account.len = res->account.len;
+        }
+    }
+
+    ngx_destroy_pool(pool);
+}
+
+
+/*
+ * The guard could not do its work (memory, OpenSSL, a temporary file):
+ * one alert line naming what failed, the reason recorded, 500.  A dry
+ * run lets the request go on.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_fail(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_uint_t reason, const char *what)
+{
+    ngx_http_twilio_guard_loc_conf_t  *lcf;
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_twilio_guard_module);
+
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "twilio_guard: %s: %s%s", ngx_twilio_reason_names[reason],
+                  what, lcf->dry_run ? " (dry run, let through)" : "");
+
+    if (ctx->reason == NGX_HTTP_TWILIO_GUARD_PENDING) {
+        ctx->reason = reason;
+    }
+
+    ctx->status = lcf->dry_run ? NGX_DECLINED
+                               : NGX_HTTP_INTERNAL_SERVER_ERROR;
+
+    return ctx->status;
 }
 
 
@@ -1267,53 +1659,78 @@ ngx_http_twilio_guard_url(ngx_http_request_t *r,
 
 
 /*
- * The request body as one piece, whether nginx kept it in memory, in a
- * temporary file, or both.  The buffers themselves are left untouched
- * for the upstream.  NGX_DECLINED: the body exists but is not here.
+ * The size of the request body as nginx read it, before anything is
+ * copied.  NGX_DECLINED: there is a body, but not here whole (discarded
+ * before the guard ran, or a read that did not complete).
  */
 
 static ngx_int_t
-ngx_http_twilio_guard_body(ngx_http_request_t *r, ngx_str_t *body)
+ngx_http_twilio_guard_body_size(ngx_http_request_t *r, off_t *size)
 {
-    off_t                     size, len;
-    u_char                   *p;
-    ssize_t                   n;
     ngx_buf_t                *b;
+    ngx_uint_t                announced;
     ngx_chain_t              *cl;
     ngx_http_request_body_t  *rb;
 
-    ngx_str_null(body);
+    *size = 0;
+
+    announced = r->headers_in.content_length_n > 0 || r->headers_in.chunked;
 
     rb = r->request_body;
 
     if (rb == NULL) {
-        if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
-            return NGX_DECLINED;
-        }
-
-        return NGX_OK;
+        return announced ? NGX_DECLINED : NGX_OK;
     }
 
-    size = 0;
+    if (rb->rest > 0 || (rb->rest < 0 && announced)) {
+        /* the read stopped before the end */
+        return NGX_DECLINED;
+    }
 
     for (cl = rb->bufs; cl; cl = cl->next) {
         b = cl->buf;
-        size += ngx_buf_in_memory(b) ? b->last - b->pos
-                                     : b->file_last - b->file_pos;
+        *size += ngx_buf_in_memory(b) ? b->last - b->pos
+                                      : b->file_last - b->file_pos;
     }
 
     if (r->headers_in.content_length_n >= 0
-        && size != r->headers_in.content_length_n)
+        && *size != r->headers_in.content_length_n)
     {
         return NGX_DECLINED;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request body as one piece, whether nginx kept it in memory, in a
+ * temporary file, or both; size is what body_size() found, already
+ * checked against twilio_guard_max_body.  The buffers themselves are left
+ * untouched for the upstream.  NGX_DECLINED: the temporary file could not
+ * be read back; NGX_ERROR: no memory.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_body(ngx_http_request_t *r, size_t size,
+    ngx_str_t *body)
+{
+    off_t         len;
+    u_char       *p;
+    ssize_t       n;
+    ngx_buf_t    *b;
+    ngx_chain_t  *cl;
+
+    ngx_str_null(body);
 
     if (size == 0) {
         return NGX_OK;
     }
 
-    if (rb->bufs->next == NULL && ngx_buf_in_memory(rb->bufs->buf)) {
-        body->data = rb->bufs->buf->pos;
+    cl = r->request_body->bufs;
+
+    if (cl->next == NULL && ngx_buf_in_memory(cl->buf)) {
+        body->data = cl->buf->pos;
         body->len = size;
         return NGX_OK;
     }
@@ -1326,7 +1743,7 @@ ngx_http_twilio_guard_body(ngx_http_request_t *r, ngx_str_t *body)
     body->len = size;
     p = body->data;
 
-    for (cl = rb->bufs; cl; cl = cl->next) {
+    for ( /* void */ ; cl; cl = cl->next) {
         b = cl->buf;
 
         if (ngx_buf_in_memory(b)) {
@@ -1343,14 +1760,14 @@ ngx_http_twilio_guard_body(ngx_http_request_t *r, ngx_str_t *body)
         n = ngx_read_file(b->file, p, (size_t) len, b->file_pos);
 
         if (n == NGX_ERROR) {
-            return NGX_ERROR;
+            return NGX_DECLINED;
         }
 
         if ((off_t) n != len) {
             ngx_log_error(NGX_LOG_CRIT, r->connection->log, 0,
                           "twilio_guard: read only %z of %O bytes of the "
                           "body from \"%V\"", n, len, &b->file->name);
-            return NGX_ERROR;
+            return NGX_DECLINED;
         }
 
         p += n;
@@ -1746,6 +2163,9 @@ ngx_http_twilio_guard_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_twilio_guard_handler;
+
+    ngx_http_twilio_guard_next_body_filter = ngx_http_top_request_body_filter;
+    ngx_http_top_request_body_filter = ngx_http_twilio_guard_body_filter;
 
     return NGX_OK;
 }

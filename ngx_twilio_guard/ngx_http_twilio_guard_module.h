@@ -82,6 +82,13 @@ typedef struct {
     ngx_str_t                           account;       /* res.account */
     unsigned                            form_params:1;
     unsigned                            shared_key:1;
+
+    /* the body read: under way, its bytes so far, over max_body */
+    off_t                               received;
+    unsigned                            reading:1;
+    unsigned                            too_large:1;
+    /* reason is body_unavailable only until the read completes */
+    unsigned                            provisional:1;
 } ngx_http_twilio_guard_ctx_t;
 
 

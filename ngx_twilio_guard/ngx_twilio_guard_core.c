@@ -1353,6 +1353,11 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
         return;
     }
 
+    if (req->body_later && hash == NGX_TWILIO_HASH_NONE && req->form) {
+        /* the form's parameters are signed: nothing to decide without them */
+        return;
+    }
+
     ncand = 0;
     params = NULL;
     n = 0;
@@ -1429,7 +1434,12 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
     }
 
     if (eligible > NGX_TWILIO_MAX_KEYS) {
-        res->reason = NGX_TWILIO_UNKNOWN_ACCOUNT;
+        /*
+         * before the body is read, a JSON body may still name the
+         * account that narrows the keys: the check after the body decides
+         */
+        res->reason = req->body_later ? NGX_TWILIO_OK
+                                      : NGX_TWILIO_UNKNOWN_ACCOUNT;
         return;
     }
 
@@ -1502,6 +1512,7 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
 matched:
 
     if (hash == NGX_TWILIO_HASH_FOUND
+        && !req->body_later
         && !ngx_twilio_body_hash_equal(req->body.data, req->body.len, &hex))
     {
         res->reason = NGX_TWILIO_BODY_HASH_MISMATCH;
@@ -2536,7 +2547,9 @@ ngx_twilio_account_claim(const ngx_twilio_request_t *req, int json,
         }
     }
 
-    if (req->form && req->body.len) {
+    /* before the body is read (body_later), only the query can claim */
+
+    if (req->form && req->body.len && !req->body_later) {
         m = ngx_twilio_list_accounts(req->body.data,
                                      req->body.data + req->body.len, &other);
         if (n == 0) {
@@ -2563,7 +2576,7 @@ ngx_twilio_account_claim(const ngx_twilio_request_t *req, int json,
                                                    req->url.len, &hex)
                         : NGX_TWILIO_HASH_NONE;
 
-    if (!json || req->form || req->body.len == 0
+    if (!json || req->form || req->body.len == 0 || req->body_later
         || hash != NGX_TWILIO_HASH_FOUND)
     {
         return NGX_TWILIO_OK;

@@ -120,6 +120,15 @@ typedef struct {
     ngx_twilio_str_t      signature;       /* the header's value */
     int                   alg;             /* NGX_TWILIO_HMAC_* of the keys */
     unsigned              form:1;          /* urlencoded form content */
+
+    /*
+     * the body is not read yet (body.data is NULL, body.len is nonzero
+     * when one follows): decide what the URL decides.  With bodySHA256,
+     * NGX_TWILIO_OK means the URL's signature is valid, and the whole
+     * check is still to be done once the body is there.  A form without
+     * bodySHA256 cannot be checked this way (NGX_TWILIO_ERROR).
+     */
+    unsigned              body_later:1;
 } ngx_twilio_request_t;
 
 

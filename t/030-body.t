@@ -194,7 +194,7 @@ qr/hits: 0/
 --- response_body_like eval
 qr/413 Request Entity Too Large/
 --- error_log eval
-qr/twilio_guard: rejected: body_too_large, body of ${\ length $::BIG} bytes is larger than twilio_guard_max_body 4096/
+qr/twilio_guard: rejected: body_too_large, body larger than twilio_guard_max_body 4096, reading stopped at \d+ bytes/
 
 
 
@@ -617,3 +617,200 @@ twilio_guard: rejected: no_signature
 
 
 
+
+
+
+=== TEST 23a: one verdict: the documented try_files @named recipe under a server-wide guard
+--- http_config
+limit_req_zone $twilio_param_a zone=per_sender:1m rate=10r/m;
+--- config
+    twilio_guard on;
+    twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+
+    location /sms {
+        twilio_guard_url https://example.com/sms;
+        try_files /.validated @sms;
+    }
+
+    location @sms {
+        limit_req zone=per_sender burst=5;
+        add_header X-Result "$twilio_guard_result $twilio_param_a";
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1")
+--- error_code: 200
+--- response_headers
+X-Result: ok 1
+--- response_body_like eval
+qr{^method: POST\nuri: /sms\nlength: 3\n}
+--- no_error_log
+twilio_guard: rejected
+
+
+
+=== TEST 23b: one verdict: an app's X-Accel-Redirect into an internal location that inherits the guard
+--- config
+    twilio_guard on;
+    twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+
+    location /sms {
+        twilio_guard_url https://example.com/sms;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_SERVER_PORT/app;
+    }
+
+    location = /app {
+        twilio_guard off;
+        add_header X-Accel-Redirect /internal/done;
+        return 204;
+    }
+
+    location /internal/ {
+        internal;
+        add_header X-Result $twilio_guard_result;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1")
+--- error_code: 200
+--- response_headers
+X-Result: ok
+--- response_body_like eval
+qr{^method: GET\nuri: /internal/done\n}
+--- no_error_log
+twilio_guard: rejected
+
+
+
+=== TEST 23c: one verdict, unless the target asks for other keys: it checks again
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        proxy_pass http://127.0.0.1:1;
+        error_page 502 = @other;
+    }
+
+    location @other {
+        twilio_guard on;
+        twilio_guard_auth_token 0123456789abcdef0123456789abcdef;
+        twilio_guard_url https://example.com/sms;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1")
+--- error_code: 403
+--- error_log
+twilio_guard: rejected: bad_signature
+
+
+
+=== TEST 23d: one verdict, unless the target asks for HTTPS where it was off: it checks again
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        proxy_pass http://127.0.0.1:1;
+        error_page 502 = /sms/secure;
+
+        location /sms/secure {
+            twilio_guard_https on;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+        }
+    }
+--- raw_request eval
+signed_request(body => "a=1")
+--- error_code: 403
+--- error_log
+twilio_guard: rejected: not_https
+
+
+
+=== TEST 23e: one verdict, unless a dry run let a forged request through into an enforcing location
+--- config
+    twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+    twilio_guard_url https://example.com/sms;
+
+    location /sms {
+        twilio_guard on;
+        twilio_guard_dry_run on;
+        proxy_pass http://127.0.0.1:1;
+        error_page 502 = @enforce;
+    }
+
+    location @enforce {
+        twilio_guard on;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", sig => signature_for(body => "a=2"))
+--- error_code: 403
+--- error_log
+twilio_guard: dry run, would reject: bad_signature
+twilio_guard: rejected: bad_signature
+
+
+
+=== TEST 24a: a chunked body that goes over client_max_body_size late, under a server-wide guard with error_page: answered, not left hanging
+--- config
+    twilio_guard on;
+    twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+    twilio_guard_url https://example.com/sms;
+    error_page 400 413 /sms/error.html;
+    location /sms {
+        client_max_body_size 2k;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+my $r = ::chunked_request("a=1&b=2", chunks => "");
+[$r, "7\r\na=1&b=2\r\n", sprintf("%x\r\n%s\r\n", 3000, "c" x 3000)]
+--- raw_request_middle_delay: 0.2
+--- timeout: 3
+--- error_code: 413
+--- error_log
+client intended to send too large chunked body
+twilio_guard: rejected: body_unavailable, the request body could not be read, nginx answers 413
+
+
+
+=== TEST 24b: an invalid chunk late, likewise
+--- config
+    twilio_guard on;
+    twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+    twilio_guard_url https://example.com/sms;
+    error_page 400 413 /sms/error.html;
+    location /sms {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+my $r = ::chunked_request("a=1&b=2", chunks => "");
+[$r, "7\r\na=1&b=2\r\n", "zz\r\nabc\r\n"]
+--- raw_request_middle_delay: 0.2
+--- timeout: 3
+--- error_code: 400
+--- error_log
+client sent invalid chunked body
+twilio_guard: rejected: body_unavailable, the request body could not be read, nginx answers 400
+
+
+
+=== TEST 24c: over twilio_guard_max_body late, likewise: the read stops there
+--- config
+    twilio_guard on;
+    twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+    twilio_guard_url https://example.com/sms;
+    twilio_guard_max_body 1k;
+    error_page 400 413 /sms/error.html;
+    location /sms {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+my $r = ::chunked_request("a=1&b=2", chunks => "");
+[$r, "7\r\na=1&b=2\r\n", sprintf("%x\r\n%s\r\n", 3000, "c" x 3000)]
+--- raw_request_middle_delay: 0.2
+--- timeout: 3
+--- error_code: 413
+--- error_log eval
+qr/twilio_guard: rejected: body_too_large, body larger than twilio_guard_max_body 1024, reading stopped at \d+ bytes/

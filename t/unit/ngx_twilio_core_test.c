@@ -104,6 +104,7 @@ validate(const char *token, const char *url, const char *body, int form,
     key.mac = ngx_twilio_mac_create(NGX_TWILIO_HMAC_SHA1, (u_char *) token,
                                     strlen(token));
 
+    memset(&req, 0, sizeof(req));
     req.url.data = (u_char *) url;
     req.url.len = strlen(url);
     req.body.data = (u_char *) body;
@@ -112,6 +113,37 @@ validate(const char *token, const char *url, const char *body, int form,
     req.signature.len = strlen(sig);
     req.form = form;
     req.alg = NGX_TWILIO_HMAC_SHA1;
+
+    ngx_twilio_validate(&req, &key, 1, heap_alloc, NULL, &res);
+    ngx_twilio_mac_free(key.mac);
+
+    return ngx_twilio_reason_names[res.reason];
+}
+
+
+/* ngx_twilio_validate() before the body is read: body_later */
+
+static const char *
+validate_later(const char *token, const char *url, int form, size_t announced,
+    const char *sig)
+{
+    ngx_twilio_key_t      key;
+    ngx_twilio_result_t   res;
+    ngx_twilio_request_t  req;
+
+    memset(&key, 0, sizeof(key));
+    key.mac = ngx_twilio_mac_create(NGX_TWILIO_HMAC_SHA1, (u_char *) token,
+                                    strlen(token));
+
+    memset(&req, 0, sizeof(req));
+    req.url.data = (u_char *) url;
+    req.url.len = strlen(url);
+    req.body.len = announced;
+    req.signature.data = (u_char *) sig;
+    req.signature.len = strlen(sig);
+    req.form = form;
+    req.alg = NGX_TWILIO_HMAC_SHA1;
+    req.body_later = 1;
 
     ngx_twilio_validate(&req, &key, 1, heap_alloc, NULL, &res);
     ngx_twilio_mac_free(key.mac);
@@ -681,6 +713,43 @@ main(void)
     url = "https://a.com/x?bodySHA256=abc";
     ok(ngx_twilio_url_body_hash((u_char *) url, strlen(url), &hex)
        == NGX_TWILIO_HASH_MALFORMED, "short bodySHA256 is malformed");
+
+    /* before the body: only what the URL decides */
+
+    {
+        char  hsig[NGX_TWILIO_SIG_MAX];
+
+        url = "https://a.com/x?a=1&bodySHA256="
+              "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620";
+        strcpy(hsig, sign("12345", url, ""));
+
+        ok(strcmp(validate_later("12345", url, 0, 38, hsig), "ok") == 0,
+           "body_later: the URL's signature alone passes with bodySHA256");
+        ok(strcmp(validate_later("12345", url, 1, 38, hsig), "ok") == 0,
+           "body_later: also for a form body with bodySHA256");
+        ok(strcmp(validate_later("12346", url, 0, 38, hsig),
+                  "bad_signature") == 0,
+           "body_later: a forged URL signature fails before the body");
+        ok(strcmp(validate("12345", url, "{}", 0, hsig),
+                  "body_hash_mismatch") == 0,
+           "without body_later the same request checks the body's hash");
+        ok(strcmp(validate_later("12345", "https://a.com/x", 0, 10,
+                                 sign("12345", "https://a.com/x", "")),
+                  "body_unsigned") == 0,
+           "body_later: a body that is not a form needs bodySHA256");
+        ok(strcmp(validate_later("12345", "https://a.com/x", 0, 0,
+                                 sign("12345", "https://a.com/x", "")),
+                  "ok") == 0,
+           "body_later: no body, the URL alone is signed");
+        ok(strcmp(validate_later("12345", "https://a.com/x", 1, 10,
+                                 sign("12345", "https://a.com/x", "")),
+                  "internal_error") == 0,
+           "body_later: a form without bodySHA256 needs its body");
+        ok(strcmp(validate_later("12345", "https://a.com/x?bodySHA256=abc",
+                                 0, 10, hsig),
+                  "body_hash_malformed") == 0,
+           "body_later: a malformed bodySHA256 fails before the body");
+    }
 
     url = "https://a.com/x?bodySHA256="
           "0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"

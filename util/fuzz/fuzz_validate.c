@@ -294,6 +294,7 @@ run(const buf_t *url, const uint8_t *body, size_t body_len, const u_char *sig,
     req.signature.data = (u_char *) sig;
     req.signature.len = sig_len;
     req.form = form ? 1 : 0;
+    req.body_later = 0;
 
     fuzz_arena_init(&arena, fail_at);
 
