@@ -13,6 +13,7 @@ SHELL := /bin/bash
 #   make bench          the guard next to nginx, Lua and app validators
 #   make deb            the Debian package (build/libnginx-mod-...deb)
 #   make test-deb       install it into the system nginx, check, purge it
+#   make compat         build and smoke-test against Debian's nginx versions
 
 REPO      := $(abspath .)
 BUILD     := $(REPO)/build
@@ -30,7 +31,8 @@ UNIT_CC   := $(CC) -std=gnu99 -Wall -Wextra -Werror -g -Ingx_twilio_guard
 UNIT_SAN  := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all module deps unit test test-asan test-valgrind fuzz fuzz-smoke \
-	stress stress-quick bench bench-quick demo demo-stop deb test-deb clean
+	stress stress-quick bench bench-quick demo demo-stop deb test-deb \
+	compat clean
 
 all: module
 
@@ -133,6 +135,12 @@ deb:
 test-deb: deb
 	@util/deps test
 	util/deb/test
+
+# the module built (dynamic and static) against the nginx sources of
+# Debian's bookworm, trixie and sid, each smoke-tested (util/compat/run)
+compat:
+	@util/deps demo
+	util/compat/run
 
 clean:
 	rm -rf $(BUILD) t/servroot*
