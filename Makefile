@@ -11,6 +11,9 @@ SHELL := /bin/bash
 #   make fuzz           libFuzzer on the pure core, FUZZ_SECONDS per target
 #   make stress         reloads under load, body integrity, worker memory
 #   make bench          the guard next to nginx, Lua and app validators
+#   make deb            the Debian package (build/libnginx-mod-...deb)
+#   make test-deb       install it into the system nginx, check, purge it
+#   make compat         build and smoke-test against Debian's nginx versions
 
 REPO      := $(abspath .)
 BUILD     := $(REPO)/build
@@ -28,7 +31,8 @@ UNIT_CC   := $(CC) -std=gnu99 -Wall -Wextra -Werror -g -Ingx_twilio_guard
 UNIT_SAN  := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all module deps unit test test-asan test-valgrind fuzz fuzz-smoke \
-	stress stress-quick bench bench-quick demo demo-stop clean
+	stress stress-quick bench bench-quick demo demo-stop deb test-deb \
+	compat clean
 
 all: module
 
@@ -121,6 +125,22 @@ demo: module
 
 demo-stop:
 	util/demo stop
+
+# the Debian package, built with debhelper's nginx sequence in build/deb/
+# (util/deb/build), and its check with the system nginx (util/deb/test)
+deb:
+	@util/deps deb
+	util/deb/build
+
+test-deb: deb
+	@util/deps test
+	util/deb/test
+
+# the module built (dynamic and static) against the nginx sources of
+# Debian's bookworm, trixie and sid, each smoke-tested (util/compat/run)
+compat:
+	@util/deps demo
+	util/compat/run
 
 clean:
 	rm -rf $(BUILD) t/servroot*
