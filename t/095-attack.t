@@ -1,0 +1,534 @@
+# vim:set ft= ts=4 sw=4 et:
+# Attacks from outside against a real nginx loading the module.  Each block
+# states the attack; the expectation is the secure behaviour.  Blocks marked
+# "FINDING" fail on the code they were written against (the attack works);
+# the others are regression proofs of attacks that failed.
+#
+# Accounts: AC1 is the victim, AC2 the attacker, who holds AC2's own token
+# (a tenant, a subaccount owner).  Every token is bound to its account, as
+# docs/deployment.md ("Several accounts") recommends.
+
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::Nginx::Socket 'no_plan';
+use Twilio::Secrets;
+use Twilio::Sign;
+use Twilio::Backend;
+use Twilio::Request;
+
+$ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
+
+our $AC1 = 'AC0123456789abcdef0123456789abcdef';
+our $AC2 = 'AC11111111111111111111111111111111';
+our $TOK1 = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+our $TOK2 = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+
+# a form POST to https://example.com/sms signed with the attacker's token
+sub atk { signed_request(body => $_[0], token => $::TOK2, %{ $_[1] // {} }) }
+
+# JSON at https://example.com/events$query, signed by bodySHA256
+sub jurl { my ($body, $query) = @_; json_url("https://example.com/events$query", $body) }
+sub jtarget { (my $t = jurl(@_)) =~ s{^https://example\.com}{}; $t }
+sub jreq {
+    my ($body, $query, $token, $ct) = @_;
+    # with bodySHA256 in the URL the URL alone is signed, whatever the type
+    signed_request(target => jtarget($body, $query), url => jurl($body, $query),
+                   body => $body, ct => $ct // "application/json",
+                   sig => twilio_signature($token, jurl($body, $query), $body,
+                                           "application/json"));
+}
+
+secret_file("t095-bound", <<"_EOF_", 0600);
+$AC1 $TOK1
+$AC2 $TOK2
+_EOF_
+
+no_shuffle();
+run_tests();
+
+__DATA__
+
+=== TEST 1: FINDING: a leading space hides a second AccountSid from the guard (PHP strips it)
+PHP's $_POST reads "+AccountSid" as "AccountSid" (leading spaces are
+dropped from names) and the last one wins: the application sees AC1,
+while the guard saw one claim, AC2, under AC2's token.
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::atk("AccountSid=$::AC2&From=%2B1&+AccountSid=$::AC1")
+--- error_code: 403
+--- response_headers
+X-Result: account_ambiguous
+
+
+
+=== TEST 2: FINDING: a NUL byte hides a second AccountSid (PHP cuts names at NUL)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::atk("AccountSid=$::AC2&From=%2B1&AccountSid%00x=$::AC1")
+--- error_code: 403
+--- response_headers
+X-Result: account_ambiguous
+
+
+
+=== TEST 3: FINDING: a claim only PHP sees: no claim for the guard, AC2's token accepted
+The request claims no account for the guard, so AC2's bound token may
+sign it and $twilio_account_sid says AC2; PHP's $_POST['AccountSid'] is
+AC1.
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::atk("From=%2B1&%20AccountSid=$::AC1")
+--- error_code: 403
+--- response_headers
+X-Result: account_ambiguous
+
+
+
+=== TEST 4: FINDING: AccountSid[] (PHP, Express qs, Rack arrays) is not a claim
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::atk("AccountSid=$::AC2&AccountSid%5B%5D=$::AC1")
+--- error_code: 403
+--- response_headers
+X-Result: account_ambiguous
+
+
+
+=== TEST 5: FINDING: ";" as a separator (Rack 2 query strings, Perl CGI, Python < 3.9.2, Go < 1.17)
+A GET webhook carries AccountSid in the query.  Parsers that also split
+on ";" see AccountSid=AC1 last; the guard sees one claim, AC2.
+--- config
+    location /voice {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url https://example.com$request_uri;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(method => "GET", target => "/voice?AccountSid=$::AC2&From=x;AccountSid=$::AC1",
+               url => "https://example.com/voice?AccountSid=$::AC2&From=x;AccountSid=$::AC1",
+               token => $::TOK2, ct => undef)
+--- error_code: 403
+--- response_headers
+X-Result: account_ambiguous
+
+
+
+=== TEST 6: FINDING: "#" in the request target: the guard ignores what follows, the upstream gets it
+proxy_pass (without a URI) sends the target as the client sent it, "#"
+included, and Go's net/http (url.ParseRequestURI) does not cut a fragment:
+r.URL.Query() there holds AccountSid=AC1 (and From="x#"), while the
+guard stopped reading the query at "#", saw no claim and let AC2's token
+sign.
+--- config
+    location /voice {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url https://example.com$request_uri;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(method => "GET", target => "/voice?From=x#&AccountSid=$::AC1",
+               url => "https://example.com/voice?From=x#&AccountSid=$::AC1",
+               token => $::TOK2, ct => undef)
+--- error_code: 403
+--- response_headers
+X-Result: account_ambiguous
+--- response_body_unlike
+AccountSid
+
+
+
+=== TEST 7: FINDING: a JSON body sent as a form: the guard reads no claim, a JSON application reads AC1
+Event Streams handlers commonly parse the raw body as JSON whatever the
+Content-Type (PHP json_decode(file_get_contents('php://input')), Express
+express.json({type: '*/*'}), Flask get_json(force=True)).
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(target => "/events", url => "https://example.com/events",
+               body => qq([{"data":{"accountSid":"$::AC1","to":"1"}}]),
+               token => $::TOK2)
+--- error_code: 403
+--- response_headers
+X-Result: account_ambiguous
+
+
+
+=== TEST 8: FINDING: ... and a JSON string that looks like a form claims AC2 for the guard
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::jreq(qq({"x":"&AccountSid=$::AC2&","AccountSid":"$::AC1"}), "", $::TOK2,
+       "application/x-www-form-urlencoded")
+--- error_code: 403
+--- response_headers
+X-Result: account_ambiguous
+
+
+
+=== TEST 9: regression: a second AccountSid in another encoding or case is seen (Account%53id, ACCOUNTſID)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::atk("AccountSid=$::AC2&Account%53id=$::AC1&ACCOUNT%C5%BFID=$::AC1")
+--- error_code: 403
+--- response_headers
+X-Result: account_ambiguous
+
+
+
+=== TEST 10: regression: JSON duplicate members that disagree (Python, JS: the last wins)
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::jreq(qq({"AccountSid":"$::AC2","Body":"x","AccountSid":"$::AC1"}), "", $::TOK2)
+--- error_code: 403
+--- response_headers
+X-Result: account_ambiguous
+
+
+
+=== TEST 11: regression: JSON member names folded by Go's encoding/json (long s) and \u escapes
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::jreq(qq({"AccountSid":"$::AC2","data":{"account\\u017fid":"$::AC1"}}), "", $::TOK2)
+--- error_code: 403
+--- response_headers
+X-Result: account_ambiguous
+
+
+
+=== TEST 12: regression: an AccountSid that is not a string (array, null) is ambiguous
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::jreq(qq([{"accountSid":"$::AC2"},{"accountSid":["$::AC1"]},{"AccountSid":null}]), "", $::TOK2)
+--- error_code: 403
+--- response_headers
+X-Result: account_ambiguous
+
+
+
+=== TEST 13a: regression: not one JSON text: a byte order mark
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::jreq(qq(\xEF\xBB\xBF{"AccountSid":"$::AC2"}), "", $::TOK2)
+--- error_code: 403
+--- response_headers
+X-Result: json_malformed
+
+
+
+=== TEST 13b: regression: not one JSON text: a comment
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::jreq(qq({"AccountSid":"$::AC2"/*x*/}), "", $::TOK2)
+--- error_code: 403
+--- response_headers
+X-Result: json_malformed
+
+
+
+=== TEST 13c: regression: not one JSON text: a second JSON text after the first
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::jreq(qq({"AccountSid":"$::AC2"} {"AccountSid":"$::AC1"}), "", $::TOK2)
+--- error_code: 403
+--- response_headers
+X-Result: json_malformed
+
+
+
+=== TEST 13d: regression: not one JSON text: a lone low surrogate
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::jreq(qq({"AccountSid":"$::AC2","x":"\\udc00"}), "", $::TOK2)
+--- error_code: 403
+--- response_headers
+X-Result: json_malformed
+
+
+
+=== TEST 13e: regression: not one JSON text: 65 levels of nesting
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::jreq(("[" x 65) . ("]" x 65), "", $::TOK2)
+--- error_code: 403
+--- response_headers
+X-Result: json_malformed
+
+
+
+=== TEST 13f: regression: not one JSON text: a raw NUL after the value
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::jreq(qq({"AccountSid":"$::AC2"}\0), "", $::TOK2)
+--- error_code: 403
+--- response_headers
+X-Result: json_malformed
+
+
+
+=== TEST 14: regression: valid JSON that strict readers differ on still passes (huge numbers, 64 levels, escapes)
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url "https://example.com$request_uri";
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::jreq(qq({"n":-0.0e-0,"m":1e999999999,"s":"\\ud83d\\ude00\\/","AccountSid":"\\u0041C11111111111111111111111111111111","d":)
+       . ("[" x 62) . ("]" x 62) . "}", "", $::TOK2)
+--- error_code: 200
+--- response_headers eval
+"X-Result: ok\nX-Account: $::AC2"
+
+
+
+=== TEST 15: FINDING: twilio_guard_trusted_proxy ::ffff:0.0.0.0/96 trusts every IPv4 client, yet nginx -t accepts it
+The module matches an IPv4-mapped range of 96 bits or more as the IPv4
+range it carries, so this is 0.0.0.0/0, which is refused when written so.
+Any IPv4 client could then claim HTTPS and choose the signed host.
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy ::ffff:0.0.0.0/96;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- must_die
+--- error_log
+trusts every
+
+
+
+=== TEST 16: FINDING: the key id of the settings header reaches the log with its quotes: fields can be forged
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1",
+               headers => ["X-Twilio-Webhooks-Signature-Settings" =>
+                           'key=x" client: 6.6.6.6 y=", algorithm=HMAC_SHA256'])
+--- error_code: 403
+--- error_log
+with id "x\x22 client: 6.6.6.6 y=\x22"
+--- no_error_log
+"x" client: 6.6.6.6
+
+
+
+=== TEST 17: FINDING: the settings header is neither cut at 256 bytes nor quote-escaped in the log
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1",
+               headers => ["X-Twilio-Webhooks-Signature-Settings" =>
+                           '"' . ("k" x 600)])
+--- error_code: 403
+--- error_log eval
+qr/signature_settings_malformed, X-Twilio-Webhooks-Signature-Settings "\\x22k{200,256}\.\.\.\(cut, 601 bytes\)"/
+
+
+
+=== TEST 18: FINDING: a quote in the Host header ends the quoted URL of a bad_signature line
+nginx accepts '"', ':' and ',' in Host (not spaces); the URL of the line is not
+escaped, so the client can write a "client:" field before nginx's own.
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", host => 'h",client:6.6.6.6,x="')
+--- error_code: 403
+--- error_log
+url "http://h\x22,client:6.6.6.6,x=\x22/sms"
+--- no_error_log
+does not match url "http://h",client
+
+
+
+=== TEST 19: FINDING (deployment guide): a balancer that does not write X-Forwarded-Host passes the client's own
+AWS ALB writes X-Forwarded-Proto/-Port/-For but not X-Forwarded-Host, and
+forwards a client's.  Following docs/deployment.md section 2, the guarded
+nginx trusts the balancer, so the client picks the host that is signed: a
+request signed for another host (captured elsewhere, same token) passes.
+The front server below plays the balancer.
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        server_name hooks.example.com;
+
+        location /sms {
+            twilio_guard on;
+            twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+            twilio_guard_trusted_proxy 127.0.0.0/8;
+            add_header X-Result $twilio_guard_result always;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+        }
+    }
+--- config
+    location /sms {
+        proxy_set_header Host hooks.example.com;
+        proxy_set_header X-Forwarded-Proto https;
+        proxy_set_header X-Forwarded-Port 443;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://staging.example.net/sms",
+               headers => ["X-Forwarded-Host" => "staging.example.net"])
+--- error_code: 403
+--- response_headers
+X-Result: bad_signature
