@@ -43,6 +43,33 @@ $AC1 $TOK1
 $AC2 $TOK2
 _EOF_
 
+# FINDING: a secret file is opened (blocking, following links) before it
+# is checked: a FIFO at its path hangs "nginx -t", start and reload until
+# something writes to it, and the checks never run.  A plain Test::More
+# check, as Test::Nginx has no section for a configuration test that hangs.
+sub fifo_check {
+    my $dir = $ENV{TEST_NGINX_SECRETS_DIR};
+    my $fifo = "$dir/t095-fifo";
+    my $conf = "$dir/t095-fifo.conf";
+    unlink $fifo;
+    POSIX::mkfifo($fifo, 0600) or die "mkfifo $fifo: $!\n";
+    my $load = join '', map { "load_module $_;\n" }
+                        split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '';
+    open my $fh, '>', $conf or die "$conf: $!\n";
+    print $fh "${load}error_log stderr;\nevents {}\nhttp {\n"
+            . "    twilio_guard_auth_token_file $fifo;\n}\n";
+    close $fh;
+    my $nginx = $ENV{TEST_NGINX_BINARY} // 'nginx';
+    my $out = `timeout 3 $nginx -t -p $dir -c $conf 2>&1`;
+    my $rc = $? >> 8;
+    unlink $fifo, $conf;
+    Test::More::isnt($rc, 124, "t/095-attack.t FIFO: nginx -t does not hang on a FIFO as secret file");
+    Test::More::like($out, qr/is not a regular file/, "t/095-attack.t FIFO: ... and says it is not a regular file");
+}
+
+use POSIX ();
+fifo_check();
+
 no_shuffle();
 run_tests();
 
@@ -532,3 +559,115 @@ signed_request(body => "a=1", url => "https://staging.example.net/sms",
 --- error_code: 403
 --- response_headers
 X-Result: bad_signature
+
+
+
+=== TEST 20: FINDING: a twilio_guard_url without $request_uri leaves path and query unsigned, and unread
+A fixed URL (what the Twilio Console shows) in a prefix location: one
+captured signature is valid for every path and query under it, and an
+AccountSid in the query is not seen (Express req.query, PHP $_GET read
+it), so AC2's token passes a request whose query claims AC1.
+--- config
+    location /twilio/ {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url https://example.com/twilio/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(target => "/twilio/admin?AccountSid=$::AC1",
+               url => "https://example.com/twilio/sms",
+               body => "AccountSid=$::AC2&From=%2B1", token => $::TOK2)
+--- error_code: 403
+--- response_headers
+X-Result: account_ambiguous
+
+
+
+=== TEST 21: FINDING: nginx -t says nothing about a twilio_guard_url that leaves the request target unsigned
+--- config
+    location /twilio/ {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/twilio/sms;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- request
+GET /twilio/x
+--- error_code: 403
+--- error_log eval
+qr/\[warn\].*twilio_guard_url.*request_uri/
+
+
+
+=== TEST 22: FINDING: the default URL takes the Host header: in the default server any host can be signed
+The deployment guide's first example (server_name hooks.example.com, the
+default URL).  nginx sends requests for unknown hosts to the default
+server, so a signature captured for another endpoint of the same account
+(same path, e.g. a staging host) is replayed here with its Host header:
+what the absolute-form check (host_mismatch) was added to prevent.
+--- http_config
+    server {
+        listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+        server_name hooks.example.com;
+
+        location /sms {
+            twilio_guard on;
+            twilio_guard_https off;
+            twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+            add_header X-Result $twilio_guard_result always;
+            proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+        }
+    }
+--- config
+    location /sms {
+        proxy_set_header Host staging.example.net;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_RAND_PORT_1;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "http://staging.example.net/sms")
+--- error_code: 403
+--- response_headers
+X-Result: bad_signature
+
+
+
+=== TEST 23: regression: HTTP/1.1 absolute-form naming another host than Host is refused before the body
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", target => "http://localhost./sms",
+               url => "http://localhost./sms")
+--- error_code: 403
+--- response_headers
+X-Result: host_mismatch
+
+
+
+=== TEST 24: regression: a client not in twilio_guard_trusted_proxy cannot claim HTTPS through X-Forwarded-Proto, even with realip trusting everyone
+--- config
+    set_real_ip_from 0.0.0.0/0;
+    real_ip_header X-Forwarded-For;
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 10.0.0.0/8;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://localhost/sms",
+               headers => ["X-Forwarded-For" => "10.1.2.3",
+                           "X-Forwarded-Proto" => "https"])
+--- error_code: 403
+--- response_headers
+X-Result: not_https
