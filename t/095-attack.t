@@ -671,3 +671,27 @@ signed_request(body => "a=1", url => "https://localhost/sms",
 --- error_code: 403
 --- response_headers
 X-Result: not_https
+
+
+
+=== TEST 25: FINDING: two Content-Type headers: the guard reads the first (a form), gunicorn the last (JSON)
+nginx forwards both.  gunicorn's WSGI environ keeps the last
+Content-Type, so Flask's request.get_json() reads the body as JSON and
+finds AccountSid AC1; the guard took it for a form with one odd key, no
+claim, and let AC2's token sign it.
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => qq({"AccountSid":"$::AC1"}), token => $::TOK2,
+               headers => ["Content-Type" => "application/json"])
+--- error_code: 403
+--- response_body_unlike
+content-type: application/json
