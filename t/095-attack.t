@@ -38,6 +38,13 @@ sub jreq {
                                            "application/json"));
 }
 
+# the shared key of AC2's Webhook Rules: the attacker knows its secret
+our $KS2_SECRET = 'attacker-shared-secret-0123456789';
+secret_file("t095-shared", <<"_EOF_", 0600);
+KS0001 victim-shared-secret-0123456789ab
+KS0002 $KS2_SECRET
+_EOF_
+
 secret_file("t095-bound", <<"_EOF_", 0600);
 $AC1 $TOK1
 $AC2 $TOK2
@@ -695,3 +702,52 @@ signed_request(body => qq({"AccountSid":"$::AC1"}), token => $::TOK2,
 --- error_code: 403
 --- response_body_unlike
 content-type: application/json
+
+
+
+=== TEST 26: FINDING: a shared key cannot be bound to an account: the attacker's key signs a claim of AC1
+Next to account-bound tokens, each tenant's Webhook Rules shared key:
+the attacker signs with its own shared key (KS0002), claims AC1, passes,
+and $twilio_account_sid says AC1.
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_shared_key_file $TEST_NGINX_SECRETS_DIR/t095-shared;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "AccountSid=$::AC1&From=%2B1",
+               sig => shared_key_signature($::KS2_SECRET, "https://example.com/sms",
+                                           "AccountSid=$::AC1&From=%2B1",
+                                           "application/x-www-form-urlencoded"),
+               headers => ["X-Twilio-Webhooks-Signature-Settings" =>
+                           "key=KS0002,algorithm=HMAC_SHA256"])
+--- error_code: 403
+--- response_headers
+X-Result: unknown_account
+
+
+
+=== TEST 27: FINDING (low): an allow-only rule list allows everyone, and nginx -t says nothing
+"twilio_guard_allow twilio_event_streams;" without "twilio_guard_deny
+all;" reads as an allowlist but, like nginx's allow, lets every address
+through (this request is rejected only for having no signature).
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_allow twilio_event_streams;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- request
+GET /events
+--- error_code: 403
+--- error_log eval
+qr/\[warn\].*twilio_guard_allow/
