@@ -751,3 +751,25 @@ GET /events
 --- error_code: 403
 --- error_log eval
 qr/\[warn\].*twilio_guard_allow/
+
+
+
+=== TEST 28: FINDING: a prefixed name ASP.NET Core model binding prefers (request.AccountSid) is not a claim
+Twilio's .NET helpers bind "SmsRequest request"; when a key starts with
+the parameter's name ("request."), ASP.NET Core binds with that prefix
+and ignores the bare AccountSid: the application sees AC1.
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+::atk("AccountSid=$::AC2&From=%2B1&request.AccountSid=$::AC1&request.From=%2B1")
+--- error_code: 403
+--- response_headers
+X-Result: account_ambiguous
