@@ -773,3 +773,46 @@ and ignores the bare AccountSid: the application sees AC1.
 --- error_code: 403
 --- response_headers
 X-Result: account_ambiguous
+
+
+
+=== TEST 29: FINDING: a "#" in the Host header hides the whole query from the AccountSid rules
+nginx accepts "#" and "?" in Host, and the default URL pastes Host in
+as sent; the guard then looks for the query after the first "?" before
+the first "#" of that URL, i.e. in the host.  A GET webhook's
+AccountSid=AC1 (read by every framework) is not seen: AC2's token signs
+it and $twilio_account_sid says AC2.  The guarded server is the default
+one, as in the quick start, so any Host reaches it.
+--- config
+    location /voice {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(method => "GET", host => "x#",
+               target => "/voice?AccountSid=$::AC1&From=%2B1",
+               url => "http://x#/voice?AccountSid=$::AC1&From=%2B1",
+               token => $::TOK2, ct => undef)
+--- error_code: 403
+
+
+
+=== TEST 30: FINDING: ... and a "?" in the Host header hides the first query parameter
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(host => "x?", target => "/sms?AccountSid=$::AC1",
+               url => "http://x?/sms?AccountSid=$::AC1",
+               body => "From=%2B1&Body=hi", token => $::TOK2)
+--- error_code: 403
