@@ -554,7 +554,7 @@ forwards a client's.  Following docs/deployment.md section 2, the guarded
 nginx trusts the balancer, so the client picks the host that is signed: a
 request signed for another host (captured elsewhere, same token) passes.
 The front server below plays the balancer.
---- skip_eval: 2: !$ENV{TEST_NGINX_ATTACK_FINDINGS}
+--- skip_eval: 1: !$ENV{TEST_NGINX_ATTACK_FINDINGS}
 --- http_config
     server {
         listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
@@ -579,8 +579,6 @@ The front server below plays the balancer.
 signed_request(body => "a=1", url => "https://staging.example.net/sms",
                headers => ["X-Forwarded-Host" => "staging.example.net"])
 --- error_code: 403
---- response_headers
-X-Result: bad_signature
 
 
 
@@ -633,7 +631,7 @@ default URL).  nginx sends requests for unknown hosts to the default
 server, so a signature captured for another endpoint of the same account
 (same path, e.g. a staging host) is replayed here with its Host header:
 what the absolute-form check (host_mismatch) was added to prevent.
---- skip_eval: 2: !$ENV{TEST_NGINX_ATTACK_FINDINGS}
+--- skip_eval: 1: !$ENV{TEST_NGINX_ATTACK_FINDINGS}
 --- http_config
     server {
         listen 127.0.0.1:$TEST_NGINX_RAND_PORT_1;
@@ -655,8 +653,6 @@ what the absolute-form check (host_mismatch) was added to prevent.
 --- raw_request eval
 signed_request(body => "a=1", url => "http://staging.example.net/sms")
 --- error_code: 403
---- response_headers
-X-Result: bad_signature
 
 
 
