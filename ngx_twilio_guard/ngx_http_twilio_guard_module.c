@@ -1255,5 +1255,10 @@ ngx_http_twilio_guard_init(ngx_conf_t *cf)
 
     *h = ngx_http_twilio_guard_handler;
 
+    /* once per configuration load: which build of the module runs */
+    ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
+                  "twilio_guard: ngx_twilio_guard/"
+                  NGX_HTTP_TWILIO_GUARD_VERSION " loaded");
+
     return NGX_OK;
 }
