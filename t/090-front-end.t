@@ -68,7 +68,8 @@ sub localize {
             or BAIL_OUT("docs/deployment.md changed: update t/090-front-end.t");
         $text =~ s/\Q$from\E/$to/g;
     }
-    unlike $text, qr{192\.0\.2\.|/etc/}, "$name: every address and path replaced";
+    unlike $text, qr{192\.0\.2\.|/etc/},
+           "$name: every address and path replaced";
     return $text;
 }
 
@@ -212,7 +213,8 @@ is scalar(rejected('bad_signature')), 1, 'logged as bad_signature';
 is $code, 200, 'the Host header reaches the guard as sent (case, port)';
 $hits++;
 
-is backend_hits(), $hits, "the upstream saw exactly the genuine requests ($hits)";
+is backend_hits(), $hits,
+   "the upstream saw exactly the genuine requests ($hits)";
 
 # ---------------------------------------------------------------------------
 # straight to the guarded nginx
@@ -224,7 +226,8 @@ my $raw = raw_request('POST', '/twilio/sms', $HOST, $SMS,
                       'X-Forwarded-Host' => $HOST);
 
 is Twilio::Nginx::status_of(direct('127.0.0.2', $raw)), 403,
-   'plain HTTP from an untrusted address, claiming X-Forwarded-Proto: https: 403';
+   'plain HTTP from an untrusted address, claiming X-Forwarded-Proto: '
+   . 'https: 403';
 @l = rejected('not_https');
 is scalar(@l), 1, 'logged as not_https';
 like $l[0] // '', qr/client: 127\.0\.0\.2\b/, 'for the untrusted client';
@@ -239,7 +242,8 @@ is backend_hits(), $hits, 'the untrusted request never reached the upstream';
 # twilio_guard_url says which URL is signed, not how the request arrived
 
 my $url_line = "        twilio_guard_url https://$HOST\$request_uri;\n";
-(my $url_only = $guarded_conf) =~ s/^\s*twilio_guard_trusted_proxy[^\n]*\n/$url_line/m;
+my $trust_re = qr/^\s*twilio_guard_trusted_proxy[^\n]*\n/m;
+(my $url_only = $guarded_conf) =~ s/$trust_re/$url_line/;
 unlike $url_only, qr/twilio_guard_trusted_proxy/, 'a variant without trust';
 
 $guarded->{http} = $url_only;
@@ -252,7 +256,7 @@ is $code, 403, 'twilio_guard_url alone, behind the front: 403';
 is scalar(rejected('not_https')), 1,
    'logged as not_https: the URL does not make the request HTTPS';
 
-(my $both = $guarded_conf) =~ s/^(\s*twilio_guard_trusted_proxy[^\n]*\n)/$1$url_line/m;
+(my $both = $guarded_conf) =~ s/($trust_re)/$1$url_line/;
 $guarded->{http} = $both;
 $guarded->write_conf;
 ok $guarded->reload, 'reload: twilio_guard_url and twilio_guard_trusted_proxy';
@@ -261,7 +265,8 @@ ok $guarded->reload, 'reload: twilio_guard_url and twilio_guard_trusted_proxy';
 is $code, 200, 'both directives: 200';
 $hits++;
 
-is backend_hits(), $hits, "the upstream saw exactly the genuine requests ($hits)";
+is backend_hits(), $hits,
+   "the upstream saw exactly the genuine requests ($hits)";
 
 $front->stop;
 $guarded->stop;

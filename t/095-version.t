@@ -28,10 +28,12 @@ my $h = slurp("$top/ngx_twilio_guard/ngx_http_twilio_guard_module.h");
 my @defs = $h =~ /^#define\s+NGX_HTTP_TWILIO_GUARD_VERSION\s+"([^"]*)"\s*$/mg;
 is scalar(@defs), 1, 'NGX_HTTP_TWILIO_GUARD_VERSION is defined once';
 my $version = $defs[0] // '';
-like $version, qr/\A\d+\.\d+\.\d+\z/, "the version is MAJOR.MINOR.PATCH ($version)";
+like $version, qr/\A\d+\.\d+\.\d+\z/,
+     "the version is MAJOR.MINOR.PATCH ($version)";
 
 my $changes = slurp("$top/CHANGES");
-my ($latest) = $changes =~ /^Changes with ngx_twilio_guard (\S+) +\d\d? \w{3} \d{4}$/m;
+my ($latest) =
+    $changes =~ /^Changes with ngx_twilio_guard (\S+) +\d\d? \w{3} \d{4}$/m;
 is $latest, $version, 'the latest entry of CHANGES is this version';
 
 my $n = Twilio::Nginx->new(name => 'version', port => $port, http => <<"EOC");
