@@ -2167,5 +2167,10 @@ ngx_http_twilio_guard_init(ngx_conf_t *cf)
     ngx_http_twilio_guard_next_body_filter = ngx_http_top_request_body_filter;
     ngx_http_top_request_body_filter = ngx_http_twilio_guard_body_filter;
 
+    /* once per configuration load: which build of the module runs */
+    ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
+                  "twilio_guard: ngx_twilio_guard/"
+                  NGX_HTTP_TWILIO_GUARD_VERSION " loaded");
+
     return NGX_OK;
 }

@@ -15,6 +15,10 @@
 #include "ngx_twilio_guard_core.h"
 
 
+/* the module's version: CHANGES and packages take it from here */
+#define NGX_HTTP_TWILIO_GUARD_VERSION  "0.1.0"
+
+
 #if (nginx_version < 1015007)
 
 /* ngx_explicit_memzero() came with nginx 1.15.7; OpenSSL's does the same */

@@ -10,6 +10,11 @@ package Twilio::Nginx;
 #   $n->start; $n->reload; $n->stop;
 #   my $raw = $n->send($bytes, timeout => 5);   # the raw response
 #   my @bad = $n->bad_log_lines;               # [alert], [crit], crashes
+#
+# The workers run as the invoking user (as root: "user root;", like
+# Test::Nginx does), so they can write tmp/ and read the files of a clone
+# in a directory nobody else may search (mode 0700, e.g. root's home or
+# mktemp -d).  TEST_NGINX_WORKER_USER names another user.
 
 use strict;
 use warnings;
@@ -29,6 +34,18 @@ sub new {
     return $self;
 }
 
+# The "user" line for the main context, or nothing when nginx is not
+# started as root (then the workers keep the invoking user anyway).
+sub user_directive {
+    my $u = $ENV{TEST_NGINX_WORKER_USER};
+    if (defined $u && $u ne '') {
+        $u =~ /\A\w[-\w]*(?:\s+\w[-\w]*)?\z/
+            or die "bad TEST_NGINX_WORKER_USER value: $u\n";
+        return "user $u;\n";
+    }
+    return $> == 0 ? "user root;\n" : '';
+}
+
 sub root { $_[0]{root} }
 sub port { $_[0]{port} }
 
@@ -37,9 +54,10 @@ sub write_conf {
     my $root = $self->{root};
     my $modules = join '', map { "load_module $_;\n" }
                            split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '';
+    my $user = user_directive();
     open my $fh, '>', "$root/conf/nginx.conf" or die $!;
     print $fh <<"EOC";
-${modules}daemon on;
+${modules}${user}daemon on;
 master_process on;
 worker_processes $self->{workers};
 error_log logs/error.log info;

@@ -65,9 +65,10 @@ sub write_conf {
     my ($self) = @_;
     my $modules = join '', map { "load_module $_;\n" }
                            split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '';
+    my $user = Twilio::Nginx::user_directive();
     open my $fh, '>', "$self->{root}/conf/nginx.conf" or die $!;
     print $fh <<"EOC";
-${modules}daemon on;
+${modules}${user}daemon on;
 master_process on;
 worker_processes $self->{workers};
 worker_rlimit_nofile 16384;
