@@ -78,17 +78,26 @@ struct ngx_twilio_mac_s {
 };
 
 
+typedef int (*ngx_twilio_cmp_pt)(const ngx_twilio_param_t *a,
+    const ngx_twilio_param_t *b, const ngx_twilio_param_t *base);
+
+
 static int ngx_twilio_cmp_str(const ngx_twilio_str_t *a,
     const ngx_twilio_str_t *b);
-static int ngx_twilio_cmp_bytes(const void *one, const void *two);
-static int ngx_twilio_cmp_utf16(const void *one, const void *two);
-static int ngx_twilio_cmp_str_utf16(const ngx_twilio_str_t *a,
-    const ngx_twilio_str_t *b);
+static int ngx_twilio_cmp_bytes(const ngx_twilio_param_t *a,
+    const ngx_twilio_param_t *b, const ngx_twilio_param_t *base);
+static int ngx_twilio_cmp_utf16(const ngx_twilio_param_t *a,
+    const ngx_twilio_param_t *b, const ngx_twilio_param_t *base);
 static const u_char *ngx_twilio_utf16_next(const u_char *p,
     const u_char *last, unsigned *unit, unsigned *pending);
-static unsigned ngx_twilio_lead_bytes(const u_char *p, const u_char *last);
+static u_char *ngx_twilio_utf16_units(u_char *out, const ngx_twilio_str_t *s);
+static void ngx_twilio_sort_run_bytes(ngx_twilio_param_t *params, size_t n);
 static void ngx_twilio_insertion_sort(ngx_twilio_param_t *params, size_t n,
-    int (*cmp)(const void *, const void *));
+    ngx_twilio_cmp_pt cmp, const ngx_twilio_param_t *base);
+static void ngx_twilio_merge_sort(ngx_twilio_param_t *params, size_t n,
+    ngx_twilio_param_t *tmp, ngx_twilio_cmp_pt cmp,
+    const ngx_twilio_param_t *base);
+static unsigned ngx_twilio_lead_bytes(const u_char *p, const u_char *last);
 static inline const u_char *ngx_twilio_decode_escape(u_char **dp,
     const u_char *p, const u_char *last);
 static const u_char *ngx_twilio_find_param(const u_char *p, const u_char *last,
@@ -371,21 +380,24 @@ ngx_twilio_form_parse(const u_char *body, size_t len,
 }
 
 
+/*
+ * Keys and values may share long prefixes: memcmp() skips equal bytes
+ * many at a time (glibc vectorises it), where a byte loop would not.
+ */
+
 static int
 ngx_twilio_cmp_str(const ngx_twilio_str_t *a, const ngx_twilio_str_t *b)
 {
-    size_t  i, n;
-
-    /*
-     * keys and values are short and differ early: a byte loop costs less
-     * than a call to memcmp() for each of the sort's comparisons
-     */
+    int     rc;
+    size_t  n;
 
     n = a->len < b->len ? a->len : b->len;
 
-    for (i = 0; i < n; i++) {
-        if (a->data[i] != b->data[i]) {
-            return a->data[i] < b->data[i] ? -1 : 1;
+    if (n) {
+        rc = memcmp(a->data, b->data, n);
+
+        if (rc != 0) {
+            return rc;
         }
     }
 
@@ -394,13 +406,12 @@ ngx_twilio_cmp_str(const ngx_twilio_str_t *a, const ngx_twilio_str_t *b)
 
 
 static int
-ngx_twilio_cmp_bytes(const void *one, const void *two)
+ngx_twilio_cmp_bytes(const ngx_twilio_param_t *a, const ngx_twilio_param_t *b,
+    const ngx_twilio_param_t *base)
 {
-    int                        rc;
-    const ngx_twilio_param_t  *a, *b;
+    int  rc;
 
-    a = one;
-    b = two;
+    (void) base;
 
     /*
      * zero-padded prefixes that differ order the keys as the whole keys
@@ -425,6 +436,7 @@ ngx_twilio_cmp_bytes(const void *one, const void *two)
  * Node's Array.prototype.sort() compares UTF-16 code units.  It differs
  * from the byte (code point) order only when a character above U+FFFF
  * meets one in U+E000-U+FFFF; Twilio's Node helpers sign in that order.
+ * Each byte that is not part of a well-formed sequence counts as U+FFFD.
  */
 
 static const u_char *
@@ -492,56 +504,59 @@ ngx_twilio_utf16_next(const u_char *p, const u_char *last, unsigned *unit,
 }
 
 
-static int
-ngx_twilio_cmp_str_utf16(const ngx_twilio_str_t *a, const ngx_twilio_str_t *b)
+/*
+ * Writes the UTF-16 code units of s as big-endian pairs of bytes, so that
+ * memcmp() of two such strings is the code unit order, a shorter string
+ * first.  A byte gives one unit at most: out needs 2 * s->len bytes.
+ */
+
+static u_char *
+ngx_twilio_utf16_units(u_char *out, const ngx_twilio_str_t *s)
 {
-    unsigned       ua, ub, pa, pb;
-    const u_char  *p, *q, *plast, *qlast;
+    unsigned       unit, pending;
+    const u_char  *p, *last;
 
-    p = a->data;
-    q = b->data;
-    plast = p + a->len;
-    qlast = q + b->len;
-    pa = 0;
-    pb = 0;
+    p = s->data;
+    last = s->data + s->len;
+    pending = 0;
 
-    while ((p < plast || pa) && (q < qlast || pb)) {
-        p = ngx_twilio_utf16_next(p, plast, &ua, &pa);
-        q = ngx_twilio_utf16_next(q, qlast, &ub, &pb);
+    while (p < last || pending) {
 
-        if (ua != ub) {
-            return ua < ub ? -1 : 1;
+        if (!pending && *p < 0x80) {
+            *out++ = 0;
+            *out++ = *p++;
+            continue;
         }
+
+        p = ngx_twilio_utf16_next(p, last, &unit, &pending);
+
+        *out++ = (u_char) (unit >> 8);
+        *out++ = (u_char) unit;
     }
 
-    if (p < plast || pa) {
-        return 1;
-    }
-
-    if (q < qlast || pb) {
-        return -1;
-    }
-
-    return 0;
+    return out;
 }
 
 
+/*
+ * The UTF-16 order sorts entries whose key and value are code unit
+ * strings (ngx_twilio_utf16_units()) and whose prefix is the index of the
+ * parameter in base they stand for.
+ */
+
 static int
-ngx_twilio_cmp_utf16(const void *one, const void *two)
+ngx_twilio_cmp_utf16(const ngx_twilio_param_t *a, const ngx_twilio_param_t *b,
+    const ngx_twilio_param_t *base)
 {
-    int                        rc;
-    const ngx_twilio_param_t  *a, *b;
+    int  rc;
 
-    a = one;
-    b = two;
-
-    rc = ngx_twilio_cmp_str_utf16(&a->key, &b->key);
+    rc = ngx_twilio_cmp_str(&a->key, &b->key);
 
     if (rc != 0) {
         return rc;
     }
 
-    rc = ngx_twilio_cmp_str_utf16(&a->value, &b->value);
+    rc = ngx_twilio_cmp_str(&a->value, &b->value);
 
     if (rc != 0) {
         return rc;
@@ -549,30 +564,32 @@ ngx_twilio_cmp_utf16(const void *one, const void *two)
 
     /* equal units, different bytes (invalid UTF-8): keep the sort total */
 
-    return ngx_twilio_cmp_bytes(one, two);
+    return ngx_twilio_cmp_bytes(&base[a->prefix], &base[b->prefix], NULL);
 }
 
 
 /*
- * Twilio's webhooks carry a few dozen parameters at most: up to 32 are
- * sorted in place by insertion, without the calls and the copies of
- * qsort() (at most 496 moves); larger forms by qsort(), so the cost
- * stays n log n.  In the byte order, which every request needs, the
- * keys' 8-byte prefixes are compared inline and decide almost always.
+ * Twilio's webhooks carry a few dozen parameters at most.  Runs of up to
+ * 32 parameters are sorted in place by insertion (at most 496 moves);
+ * larger forms are then merged run by run through a scratch array from
+ * the caller's pool: n log n comparisons at worst, whatever the input,
+ * and no allocation outside the pool.  In the byte order, which every
+ * request needs, the keys' 8-byte prefixes are compared inline and
+ * decide almost always.
  */
 
-#define NGX_TWILIO_SMALL_SORT  32
+#define NGX_TWILIO_SORT_RUN  32
 
-void
-ngx_twilio_form_sort(ngx_twilio_param_t *params, size_t n, int order)
+int
+ngx_twilio_form_sort(ngx_twilio_param_t *params, size_t n, int order,
+    ngx_twilio_alloc_pt alloc, void *pool)
 {
-    size_t                i, k;
-    u_char                b[8];
-    ngx_twilio_param_t    t;
-    int                 (*cmp)(const void *, const void *);
+    size_t               i, k, len;
+    u_char               b[8], *units;
+    ngx_twilio_param_t  *tmp, *entries;
 
     if (n < 2) {
-        return;
+        return 0;
     }
 
     /* ngx_twilio_cmp_utf16() falls back to the byte order: both need it */
@@ -595,57 +612,109 @@ ngx_twilio_form_sort(ngx_twilio_param_t *params, size_t n, int order)
                            | (uint64_t) b[6] << 8 | (uint64_t) b[7];
     }
 
-    cmp = (order == NGX_TWILIO_ORDER_UTF16) ? ngx_twilio_cmp_utf16
-                                            : ngx_twilio_cmp_bytes;
+    if (order == NGX_TWILIO_ORDER_BYTES) {
 
-    if (n <= NGX_TWILIO_SMALL_SORT) {
-
-        if (order == NGX_TWILIO_ORDER_UTF16) {
-            ngx_twilio_insertion_sort(params, n, cmp);
-            return;
+        if (n <= NGX_TWILIO_SORT_RUN) {
+            ngx_twilio_sort_run_bytes(params, n);
+            return 0;
         }
 
-        /* the byte order, with the prefixes compared inline */
-
-        for (i = 1; i < n; i++) {
-            t = params[i];
-
-            for (k = i;
-                 k > 0
-                 && (params[k - 1].prefix > t.prefix
-                     || (params[k - 1].prefix == t.prefix
-                         && ngx_twilio_cmp_bytes(&params[k - 1], &t) > 0));
-                 k--)
-            {
-                params[k] = params[k - 1];
-            }
-
-            params[k] = t;
+        tmp = alloc(pool, n * sizeof(ngx_twilio_param_t));
+        if (tmp == NULL) {
+            return -1;
         }
 
-        return;
+        ngx_twilio_merge_sort(params, n, tmp, ngx_twilio_cmp_bytes, params);
+
+        return 0;
     }
 
-    qsort(params, n, sizeof(ngx_twilio_param_t), cmp);
+    /*
+     * The UTF-16 order: each string is decoded once into code units,
+     * then only memcmp() compares; the sorted entries give the order of
+     * the parameters.
+     */
+
+    len = 0;
+
+    for (i = 0; i < n; i++) {
+        len += params[i].key.len + params[i].value.len;
+    }
+
+    entries = alloc(pool, 2 * n * sizeof(ngx_twilio_param_t));
+    units = alloc(pool, 2 * len + 1);
+
+    if (entries == NULL || units == NULL) {
+        return -1;
+    }
+
+    tmp = entries + n;
+
+    for (i = 0; i < n; i++) {
+        entries[i].key.data = units;
+        units = ngx_twilio_utf16_units(units, &params[i].key);
+        entries[i].key.len = units - entries[i].key.data;
+
+        entries[i].value.data = units;
+        units = ngx_twilio_utf16_units(units, &params[i].value);
+        entries[i].value.len = units - entries[i].value.data;
+
+        entries[i].prefix = i;
+    }
+
+    ngx_twilio_merge_sort(entries, n, tmp, ngx_twilio_cmp_utf16, params);
+
+    for (i = 0; i < n; i++) {
+        tmp[i] = params[entries[i].prefix];
+    }
+
+    memcpy(params, tmp, n * sizeof(ngx_twilio_param_t));
+
+    return 0;
+}
+
+
+/* the byte order of up to NGX_TWILIO_SORT_RUN parameters, by insertion */
+
+static void
+ngx_twilio_sort_run_bytes(ngx_twilio_param_t *params, size_t n)
+{
+    size_t              i, k;
+    ngx_twilio_param_t  t;
+
+    for (i = 1; i < n; i++) {
+        t = params[i];
+
+        for (k = i;
+             k > 0
+             && (params[k - 1].prefix > t.prefix
+                 || (params[k - 1].prefix == t.prefix
+                     && ngx_twilio_cmp_bytes(&params[k - 1], &t, NULL) > 0));
+             k--)
+        {
+            params[k] = params[k - 1];
+        }
+
+        params[k] = t;
+    }
 }
 
 
 /*
- * Binary insertion, for the UTF-16 order, whose comparisons cost more
- * than moves: n log n comparisons; stable, as the first place after the
- * equal ones is taken.
+ * Binary insertion, where comparisons cost more than moves: n log n
+ * comparisons; stable, as the first place after the equal ones is taken.
  */
 
 static void
 ngx_twilio_insertion_sort(ngx_twilio_param_t *params, size_t n,
-    int (*cmp)(const void *, const void *))
+    ngx_twilio_cmp_pt cmp, const ngx_twilio_param_t *base)
 {
     size_t              i, lo, hi, mid;
     ngx_twilio_param_t  t;
 
     for (i = 1; i < n; i++) {
 
-        if (cmp(&params[i - 1], &params[i]) <= 0) {
+        if (cmp(&params[i - 1], &params[i], base) <= 0) {
             continue;
         }
 
@@ -659,7 +728,7 @@ ngx_twilio_insertion_sort(ngx_twilio_param_t *params, size_t n,
         while (lo < hi) {
             mid = lo + (hi - lo) / 2;
 
-            if (cmp(&params[mid], &t) > 0) {
+            if (cmp(&params[mid], &t, base) > 0) {
                 hi = mid;
 
             } else {
@@ -670,6 +739,76 @@ ngx_twilio_insertion_sort(ngx_twilio_param_t *params, size_t n,
         memmove(&params[lo + 1], &params[lo],
                 (i - lo) * sizeof(ngx_twilio_param_t));
         params[lo] = t;
+    }
+}
+
+
+/*
+ * Bottom-up merge sort: runs of NGX_TWILIO_SORT_RUN sorted in place, then
+ * merged back and forth between params and tmp (n entries).  Two runs
+ * already in order cost one comparison.
+ */
+
+static void
+ngx_twilio_merge_sort(ngx_twilio_param_t *params, size_t n,
+    ngx_twilio_param_t *tmp, ngx_twilio_cmp_pt cmp,
+    const ngx_twilio_param_t *base)
+{
+    size_t               i, w, lo, mid, hi, na, nb;
+    ngx_twilio_param_t  *src, *dst, *t, *out;
+    const ngx_twilio_param_t  *a, *b;
+
+    for (i = 0; i < n; i += NGX_TWILIO_SORT_RUN) {
+        w = n - i < NGX_TWILIO_SORT_RUN ? n - i : NGX_TWILIO_SORT_RUN;
+
+        if (cmp == ngx_twilio_cmp_bytes) {
+            ngx_twilio_sort_run_bytes(params + i, w);
+
+        } else {
+            ngx_twilio_insertion_sort(params + i, w, cmp, base);
+        }
+    }
+
+    src = params;
+    dst = tmp;
+
+    for (w = NGX_TWILIO_SORT_RUN; w < n; w *= 2) {
+
+        for (lo = 0; lo < n; lo += 2 * w) {
+            mid = n - lo > w ? lo + w : n;
+            hi = n - mid > w ? mid + w : n;
+
+            a = src + lo;
+            b = src + mid;
+            na = mid - lo;
+            nb = hi - mid;
+            out = dst + lo;
+
+            if (nb && cmp(&a[na - 1], b, base) > 0) {
+
+                while (na && nb) {
+                    if (cmp(b, a, base) < 0) {
+                        *out++ = *b++;
+                        nb--;
+
+                    } else {
+                        *out++ = *a++;
+                        na--;
+                    }
+                }
+            }
+
+            memcpy(out, a, na * sizeof(ngx_twilio_param_t));
+            memcpy(out + na, b, nb * sizeof(ngx_twilio_param_t));
+        }
+
+        t = src;
+        src = dst;
+        dst = t;
+    }
+
+    if (src != params) {
+        memcpy(params, src, n * sizeof(ngx_twilio_param_t));
     }
 }
 
@@ -1291,6 +1430,13 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
     } else if (req->form) {
         n = ngx_twilio_form_count(req->body.data, req->body.len);
 
+        /* counted, not yet allocated: sorting costs n log n */
+
+        if (req->max_params && n > req->max_params) {
+            res->reason = NGX_TWILIO_TOO_MANY_PARAMS;
+            return;
+        }
+
         if (n) {
             params = alloc(pool, n * sizeof(ngx_twilio_param_t));
             decoded = alloc(pool, 2 * req->body.len);
@@ -1312,7 +1458,12 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
                                           + params[n - 1].value.len)
                     == 3);
 
-            ngx_twilio_form_sort(params, n, NGX_TWILIO_ORDER_BYTES);
+            if (ngx_twilio_form_sort(params, n, NGX_TWILIO_ORDER_BYTES,
+                                     alloc, pool)
+                != 0)
+            {
+                return;
+            }
 
             cand[0].data = decoded + req->body.len;
             cand[0].len = ngx_twilio_form_canonical(params, n, cand[0].data);
@@ -1324,7 +1475,13 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
                     return;
                 }
 
-                ngx_twilio_form_sort(params, n, NGX_TWILIO_ORDER_UTF16);
+                if (ngx_twilio_form_sort(params, n, NGX_TWILIO_ORDER_UTF16,
+                                         alloc, pool)
+                    != 0)
+                {
+                    return;
+                }
+
                 cand[1].len = ngx_twilio_form_canonical(params, n,
                                                         cand[1].data);
 
