@@ -51,7 +51,7 @@ $(MODULE): $(BUILD)/nginx/Makefile $(SOURCES)
 
 # the pure core alone, with sanitizers, for unit tests and tools
 unit: $(BUILD)/unit/core_test $(BUILD)/unit/core_test_scalar \
-	$(BUILD)/unit/ngx_twilio_validate
+	$(BUILD)/unit/core_test_legacy $(BUILD)/unit/ngx_twilio_validate
 
 $(BUILD)/unit/core_test: t/unit/ngx_twilio_core_test.c $(CORE_DEPS) | deps
 	@mkdir -p $(@D)
@@ -62,6 +62,13 @@ $(BUILD)/unit/core_test_scalar: t/unit/ngx_twilio_core_test.c $(CORE_DEPS) \
 		| deps
 	@mkdir -p $(@D)
 	$(UNIT_CC) $(UNIT_SAN) -DNGX_TWILIO_NO_SIMD -o $@ $< $(CORE) -lcrypto
+
+# the same with HMAC_CTX, the code for OpenSSL before 3.0 (deprecated in 3)
+$(BUILD)/unit/core_test_legacy: t/unit/ngx_twilio_core_test.c $(CORE_DEPS) \
+		| deps
+	@mkdir -p $(@D)
+	$(UNIT_CC) $(UNIT_SAN) -DNGX_TWILIO_HMAC_LEGACY \
+	    -Wno-deprecated-declarations -o $@ $< $(CORE) -lcrypto
 
 $(BUILD)/unit/ngx_twilio_validate: t/unit/ngx_twilio_validate.c $(CORE_DEPS) \
 		| deps

@@ -16,10 +16,23 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+/*
+ * HMAC through EVP_MAC on OpenSSL 3, through HMAC_CTX before (1.1.0 and
+ * later: HMAC_CTX_new()).  NGX_TWILIO_HMAC_LEGACY forces the HMAC_CTX code
+ * on OpenSSL 3 too, where it is deprecated but still there, so that the
+ * unit tests cover it (t/002-core-unit-legacy.t).
+ */
+
+#if (OPENSSL_VERSION_NUMBER < 0x10100000L)
+#error "ngx_twilio_guard needs OpenSSL 1.1.0 or later"
+#endif
+
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L && !defined NGX_TWILIO_HMAC_LEGACY)
+#define NGX_TWILIO_EVP_MAC  1
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 #else
+#define NGX_TWILIO_EVP_MAC  0
 #include <openssl/hmac.h>
 #endif
 
@@ -70,7 +83,7 @@ static const signed char  ngx_twilio_b64[256] = {
 
 
 struct ngx_twilio_mac_s {
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#if (NGX_TWILIO_EVP_MAC)
     EVP_MAC_CTX          *ctx;
 #else
     HMAC_CTX             *ctx;
@@ -1156,7 +1169,7 @@ ngx_twilio_mac_t *
 ngx_twilio_mac_create(int alg, const u_char *key, size_t len)
 {
     ngx_twilio_mac_t  *m;
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#if (NGX_TWILIO_EVP_MAC)
     EVP_MAC           *mac;
     OSSL_PARAM         params[2];
 #endif
@@ -1170,7 +1183,7 @@ ngx_twilio_mac_create(int alg, const u_char *key, size_t len)
         return NULL;
     }
 
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#if (NGX_TWILIO_EVP_MAC)
 
     mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     if (mac == NULL) {
@@ -1226,7 +1239,7 @@ ngx_twilio_mac_free(ngx_twilio_mac_t *m)
         return;
     }
 
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#if (NGX_TWILIO_EVP_MAC)
     EVP_MAC_CTX_free(m->ctx);
 #else
     HMAC_CTX_free(m->ctx);
@@ -1248,7 +1261,7 @@ ngx_twilio_mac_sign(ngx_twilio_mac_t *m, const ngx_twilio_str_t *parts,
 {
     size_t        i;
     u_char        md[EVP_MAX_MD_SIZE];
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#if (NGX_TWILIO_EVP_MAC)
     size_t        mdlen;
 
     if (EVP_MAC_init(m->ctx, NULL, 0, NULL) != 1) {

@@ -728,6 +728,51 @@ main(void)
     ok(!ngx_twilio_form_param(NULL, 0, "AccountSid", &raw),
        "no parameter in an empty (NULL) body");
 
+    /* HMACs: known values, and a key schedule reused across messages */
+
+    {
+        int                i;
+        size_t             len;
+        u_char             b64[NGX_TWILIO_SIG_MAX];
+        ngx_twilio_mac_t  *mac;
+        ngx_twilio_str_t   parts[2];
+
+        parts[0].data = (u_char *) "The quick brown fox ";
+        parts[0].len = 20;
+        parts[1].data = (u_char *) "jumps over the lazy dog";
+        parts[1].len = 23;
+
+        mac = ngx_twilio_mac_create(NGX_TWILIO_HMAC_SHA1, (u_char *) "key",
+                                    3);
+
+        for (i = 0; i < 2; i++) {
+            ok(mac != NULL && ngx_twilio_mac_sign(mac, parts, 2, b64, &len)
+                              == 0
+               && len == 28
+               && memcmp(b64, "3nybhbi3iqa8ino29wqQcBydtNk=", 28) == 0,
+               "HMAC-SHA1 of two parts, use %d", i + 1);
+        }
+
+        ngx_twilio_mac_free(mac);
+
+        mac = ngx_twilio_mac_create(NGX_TWILIO_HMAC_SHA256, (u_char *) "key",
+                                    3);
+
+        for (i = 0; i < 2; i++) {
+            ok(mac != NULL && ngx_twilio_mac_sign(mac, parts, 2, b64, &len)
+                              == 0
+               && len == 44
+               && memcmp(b64, "97yD9DBThCSxMpjmqm+xQ+9NWaFJRhdZl0edvC0aPNg=",
+                         44) == 0,
+               "HMAC-SHA256 of two parts, use %d", i + 1);
+        }
+
+        ngx_twilio_mac_free(mac);
+
+        ok(ngx_twilio_mac_create(NGX_TWILIO_HMAC_SHA1, (u_char *) "k", 0)
+           == NULL, "an empty key is refused");
+    }
+
     /* signature header syntax */
 
     ok(ngx_twilio_signature_wellformed((u_char *) "GvWf1cFY/Q7PnoempGyD5oXAezc=",
