@@ -787,7 +787,7 @@ ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,
     }
 
     ngx_conf_merge_size_value(conf->max_body, prev->max_body, 64 * 1024);
-    ngx_conf_merge_uint_value(conf->max_params, prev->max_params, 1024);
+    ngx_conf_merge_uint_value(conf->max_params, prev->max_params, 512);
     ngx_conf_merge_uint_value(conf->reject_status, prev->reject_status,
                               NGX_HTTP_FORBIDDEN);
 

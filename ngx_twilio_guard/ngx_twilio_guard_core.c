@@ -463,10 +463,14 @@ ngx_twilio_cmp_bytes(const ngx_twilio_param_t *a, const ngx_twilio_param_t *b,
         return a->prefix < b->prefix ? -1 : 1;
     }
 
-    rc = ngx_twilio_cmp_str(&a->key, &b->key);
+    /* equal prefixes of keys as long and no longer than 8: equal keys */
 
-    if (rc != 0) {
-        return rc;
+    if (a->key.len != b->key.len || a->key.len > 8) {
+        rc = ngx_twilio_cmp_str(&a->key, &b->key);
+
+        if (rc != 0) {
+            return rc;
+        }
     }
 
     return ngx_twilio_cmp_str(&a->value, &b->value);
@@ -546,75 +550,114 @@ ngx_twilio_utf16_next(const u_char *p, const u_char *last, unsigned *unit,
 
 
 /*
- * Writes the UTF-16 code units of s as big-endian pairs of bytes, so that
+ * Writes the UTF-16 code units of s, each encoded as UTF-8 encodes a code
+ * point below U+10000 (surrogates too, as CESU-8 does).  That encoding
+ * keeps the order of the values and no code is a prefix of another, so
  * memcmp() of two such strings is the code unit order, a shorter string
- * first.  A byte gives one unit at most: out needs 2 * s->len bytes.
+ * first.  Well-formed text below U+10000 is copied as it is; a character
+ * above U+FFFF becomes two 3-byte units, each byte that is not part of a
+ * well-formed sequence U+FFFD (EF BF BD), an overlong form its shortest.
+ * A byte gives three bytes at most: out needs 3 * s->len bytes.
  */
+
+#define ngx_twilio_unit_utf8(out, u)                                          \
+    if ((u) < 0x80) {                                                         \
+        *(out)++ = (u_char) (u);                                              \
+                                                                              \
+    } else if ((u) < 0x800) {                                                 \
+        *(out)++ = (u_char) (0xc0 | ((u) >> 6));                              \
+        *(out)++ = (u_char) (0x80 | ((u) & 0x3f));                            \
+                                                                              \
+    } else {                                                                  \
+        *(out)++ = (u_char) (0xe0 | ((u) >> 12));                             \
+        *(out)++ = (u_char) (0x80 | (((u) >> 6) & 0x3f));                     \
+        *(out)++ = (u_char) (0x80 | ((u) & 0x3f));                            \
+    }
 
 static u_char *
 ngx_twilio_utf16_units(u_char *out, const ngx_twilio_str_t *s)
 {
+    u_char         c, c1, c2;
     unsigned       unit, pending;
-    const u_char  *p, *last;
-#if (NGX_TWILIO_SSE2)
-    __m128i        v;
-#endif
+    const u_char  *p, *last, *end;
 
     p = s->data;
     last = s->data + s->len;
-    pending = 0;
 
-    while (p < last || pending) {
-
-        if (!pending) {
+    while (p < last) {
 
 #if (NGX_TWILIO_SSE2)
-            /* ASCII sixteen bytes at a time: a zero byte before each */
 
-            if (last - p >= 16) {
-                v = _mm_loadu_si128((const __m128i *) p);
+        /* ASCII sixteen bytes at a time */
 
-                if (_mm_movemask_epi8(v) == 0) {
-                    _mm_storeu_si128((__m128i *) out,
-                                     _mm_unpacklo_epi8(_mm_setzero_si128(),
-                                                       v));
-                    _mm_storeu_si128((__m128i *) (out + 16),
-                                     _mm_unpackhi_epi8(_mm_setzero_si128(),
-                                                       v));
-                    p += 16;
-                    out += 32;
-                    continue;
-                }
-            }
-#endif
+        if (last - p >= 16) {
+            __m128i  v = _mm_loadu_si128((const __m128i *) p);
 
-            if (*p < 0x80) {
-                *out++ = 0;
-                *out++ = *p++;
-                continue;
-            }
-
-            /*
-             * a well-formed 3-byte sequence, the most common in text, as
-             * ngx_twilio_utf16_next() decodes it but inline
-             */
-
-            if ((*p & 0xf0) == 0xe0 && last - p >= 3
-                && (p[1] & 0xc0) == 0x80 && (p[2] & 0xc0) == 0x80)
-            {
-                unit = ((p[0] & 0x0f) << 12) | ((p[1] & 0x3f) << 6)
-                       | (p[2] & 0x3f);
-                *out++ = (u_char) (unit >> 8);
-                *out++ = (u_char) unit;
-                p += 3;
+            if (_mm_movemask_epi8(v) == 0) {
+                _mm_storeu_si128((__m128i *) out, v);
+                p += 16;
+                out += 16;
                 continue;
             }
         }
 
-        p = ngx_twilio_utf16_next(p, last, &unit, &pending);
+#endif
 
-        *out++ = (u_char) (unit >> 8);
-        *out++ = (u_char) unit;
+        /* the next sixteen bytes (and the rest of a character) one by one */
+
+        end = (last - p > 16) ? p + 16 : last;
+
+        while (p < end) {
+
+            c = p[0];
+
+            if (c < 0x80) {
+                *out++ = c;
+                p++;
+                continue;
+            }
+
+            /*
+             * well-formed 2- and 3-byte sequences, as ngx_twilio_utf16_next()
+             * decodes them, are their own encoding unless overlong
+             */
+
+            if (c >= 0xe0 && c <= 0xef && last - p >= 3) {
+                c1 = p[1];
+                c2 = p[2];
+
+                if ((c1 & 0xc0) == 0x80 && (c2 & 0xc0) == 0x80
+                    && (c != 0xe0 || c1 >= 0xa0))
+                {
+                    out[0] = c;
+                    out[1] = c1;
+                    out[2] = c2;
+                    out += 3;
+                    p += 3;
+                    continue;
+                }
+
+            } else if (c >= 0xc2 && c <= 0xdf && last - p >= 2) {
+                c1 = p[1];
+
+                if ((c1 & 0xc0) == 0x80) {
+                    out[0] = c;
+                    out[1] = c1;
+                    out += 2;
+                    p += 2;
+                    continue;
+                }
+            }
+
+            pending = 0;
+            p = ngx_twilio_utf16_next(p, last, &unit, &pending);
+
+            ngx_twilio_unit_utf8(out, unit);
+
+            if (pending) {
+                ngx_twilio_unit_utf8(out, pending);
+            }
+        }
     }
 
     return out;
@@ -714,9 +757,9 @@ ngx_twilio_form_sort(ngx_twilio_param_t *params, size_t n, int order,
     }
 
     /*
-     * The UTF-16 order: each string is decoded once into code units,
-     * then only memcmp() compares; the sorted entries give the order of
-     * the parameters.
+     * The UTF-16 order: each string is rewritten once as its code units
+     * (ngx_twilio_utf16_units()), then only memcmp() compares; the
+     * sorted entries give the order of the parameters.
      */
 
     len = 0;
@@ -726,7 +769,7 @@ ngx_twilio_form_sort(ngx_twilio_param_t *params, size_t n, int order,
     }
 
     entries = alloc(pool, 2 * n * sizeof(ngx_twilio_param_t));
-    units = alloc(pool, 2 * len + 1);
+    units = alloc(pool, 3 * len + 1);
 
     if (entries == NULL || units == NULL) {
         return -1;

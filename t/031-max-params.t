@@ -18,8 +18,8 @@ sub params {
     return join '&', map { sprintf 'P%04d=%d', $_, $_ } reverse 1 .. $n;
 }
 
-our $AT_DEFAULT = params(1024);
-our $OVER_DEFAULT = params(1025);
+our $AT_DEFAULT = params(512);
+our $OVER_DEFAULT = params(513);
 
 # 5 parameters with empty segments, which do not count; then 6
 our $AT_FIVE = "&a=1&&b=2&c=3&a=1&d=4&";
@@ -58,7 +58,7 @@ run_tests();
 
 __DATA__
 
-=== TEST 1a: one parameter over the default cap of 1024 (1/3)
+=== TEST 1a: one parameter over the default cap of 512 (1/3)
 --- raw_request eval
 "GET /__reset HTTP/1.0\r\n\r\n"
 --- response_body_like eval
@@ -66,12 +66,12 @@ qr/hits: 0/
 
 
 
-=== TEST 1b: one parameter over the default cap of 1024: rejected (2/3)
+=== TEST 1b: one parameter over the default cap of 512: rejected (2/3)
 --- raw_request eval
 signed_request(body => $::OVER_DEFAULT)
 --- error_code: 403
 --- error_log
-twilio_guard: rejected: too_many_params, form body has more than twilio_guard_max_params 1024 parameters
+twilio_guard: rejected: too_many_params, form body has more than twilio_guard_max_params 512 parameters
 
 
 
@@ -83,7 +83,7 @@ hits: 0
 
 
 
-=== TEST 2: exactly 1024 parameters, signed: forwarded intact
+=== TEST 2: exactly 512 parameters, signed: forwarded intact
 --- raw_request eval
 signed_request(body => $::AT_DEFAULT)
 --- error_code: 200

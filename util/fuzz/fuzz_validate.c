@@ -281,7 +281,7 @@ run(const buf_t *url, const uint8_t *body, size_t body_len, const u_char *sig,
     /*
      * params, decoded, cand[1], the claimed SID, the toggled URL; the
      * sorts' scratch: as many params again for the byte order, twice as
-     * many and two bytes per decoded byte for the UTF-16 order
+     * many and three bytes per decoded byte for the UTF-16 order
      */
     CHECK(arena.total <= (4 * sizeof(ngx_twilio_param_t) + 5) * body_len
                          + 2 * url->len + NGX_TWILIO_URL_TOGGLE_EXTRA + 2);
