@@ -3,7 +3,7 @@
  * Copyright (C) ngx_twilio_guard authors
  *
  * The pure core of the Twilio webhook guard; see ngx_twilio_guard_core.h
- * and SIGNATURE.md for the algorithm it implements.
+ * and docs/signature.md for the algorithm it implements.
  */
 
 
@@ -351,7 +351,8 @@ ngx_twilio_form_decode(u_char **dp, const u_char *p, const u_char *last,
             do {
                 p = ngx_twilio_decode_escape(&d, p, last);
             } while (p < last
-                     && (ngx_twilio_form_class[*p] & stop) == NGX_TWILIO_ESCAPE);
+                     && (ngx_twilio_form_class[*p] & stop)
+                        == NGX_TWILIO_ESCAPE);
 
         } else {
             break;
@@ -1530,7 +1531,7 @@ ngx_twilio_body_hash_equal(const u_char *body, size_t len,
 
 
 /*
- * The whole check, as SIGNATURE.md describes it: the signature over the
+ * The whole check, as docs/signature.md describes it: the signature over the
  * URL (as given, then with the port toggled) and, for form bodies, the
  * sorted parameters (byte order, then Node's UTF-16 order where that can
  * differ), under each key that may sign for the claimed account; then the

@@ -9,7 +9,7 @@
  *   - each decoded key and value is no longer than its raw bytes (and no
  *     shorter than a third of them), and lies inside the output buffer;
  *   - decoding in place gives the same bytes as decoding elsewhere, and
- *     the same as a reference decoder written from SIGNATURE.md;
+ *     the same as a reference decoder written from docs/signature.md;
  *   - the canonical string is no longer than the body;
  *   - after ORDER_BYTES the parameters are non-decreasing under a plain
  *     memcmp comparison (key, then value);
