@@ -11,6 +11,7 @@ SHELL := /bin/bash
 #   make fuzz           libFuzzer on the pure core, FUZZ_SECONDS per target
 #   make stress         reloads under load, body integrity, worker memory
 #   make bench          the guard next to nginx, Lua and app validators
+#   make bench-hostile  forged bodies built to be expensive, per request
 
 REPO      := $(abspath .)
 BUILD     := $(REPO)/build
@@ -28,7 +29,8 @@ UNIT_CC   := $(CC) -std=gnu99 -Wall -Wextra -Werror -g -Ingx_twilio_guard
 UNIT_SAN  := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all module deps unit test test-asan test-valgrind fuzz fuzz-smoke \
-	stress stress-quick bench bench-quick demo demo-stop clean
+	stress stress-quick bench bench-quick bench-hostile demo demo-stop \
+	clean
 
 all: module
 
@@ -121,6 +123,11 @@ bench:
 
 bench-quick:
 	BENCH_QUICK=1 util/bench/run
+
+# forged bodies built to be expensive next to a typical form, callgrind
+# (about a minute; util/bench/hostile)
+bench-hostile:
+	util/bench/hostile
 
 demo: module
 	@util/deps demo

@@ -77,6 +77,16 @@ static const signed char  ngx_twilio_b64[256] = {
      : -1)
 
 
+/* a hex digit's value plus one, zero for any other byte */
+
+static const u_char  ngx_twilio_hex1[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6,
+    ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+    ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16
+};
+
+
 /* the high bit of each byte of a 64-bit word */
 
 #define NGX_TWILIO_HIGHS  0x8080808080808080ULL
@@ -150,7 +160,7 @@ const char  *ngx_twilio_reason_names[NGX_TWILIO_NREASONS] = {
 static inline const u_char *
 ngx_twilio_decode_escape(u_char **dp, const u_char *p, const u_char *last)
 {
-    int  hi, lo;
+    unsigned  hi, lo;
 
     if (*p == '+') {
         *(*dp)++ = ' ';
@@ -158,11 +168,11 @@ ngx_twilio_decode_escape(u_char **dp, const u_char *p, const u_char *last)
     }
 
     if (last - p > 2) {
-        hi = ngx_twilio_hex(p[1]);
-        lo = ngx_twilio_hex(p[2]);
+        hi = ngx_twilio_hex1[p[1]];
+        lo = ngx_twilio_hex1[p[2]];
 
-        if (hi >= 0 && lo >= 0) {
-            *(*dp)++ = (u_char) ((hi << 4) | lo);
+        if (hi && lo) {
+            *(*dp)++ = (u_char) (((hi - 1) << 4) | (lo - 1));
             return p + 3;
         }
     }
