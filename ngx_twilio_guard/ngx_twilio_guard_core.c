@@ -706,13 +706,13 @@ ngx_twilio_cmp_utf16(const ngx_twilio_param_t *a, const ngx_twilio_param_t *b,
 
 
 /*
- * Twilio's webhooks carry a few dozen parameters at most.  Runs of up to
- * 32 parameters are sorted in place by insertion (at most 496 moves);
- * larger forms are then merged run by run through a scratch array from
- * the caller's pool: n log n comparisons at worst, whatever the input,
- * and no allocation outside the pool.  In the byte order, which every
- * request needs, the keys' 8-byte prefixes are compared inline and
- * decide almost always.
+ * Twilio's webhooks carry a few dozen parameters at most: up to 32 are
+ * sorted in place by insertion (at most 496 moves).  Larger forms are
+ * sorted in runs of 8, then merged run by run through a scratch array
+ * from the caller's pool: n log n comparisons at worst, whatever the
+ * input, and no allocation outside the pool.  In the byte order, which
+ * every request needs, the keys' 8-byte prefixes are compared inline and
+ * decide almost always.  Returns 0, or -1 if an allocation failed.
  */
 
 #define NGX_TWILIO_SORT_RUN   32
@@ -882,7 +882,7 @@ ngx_twilio_insertion_sort(ngx_twilio_param_t *params, size_t n,
 
 
 /*
- * Bottom-up merge sort: runs of NGX_TWILIO_SORT_RUN sorted in place, then
+ * Bottom-up merge sort: runs of NGX_TWILIO_MERGE_RUN sorted in place, then
  * merged back and forth between params and tmp (n entries).  Two runs
  * already in order cost one comparison.
  */
@@ -892,8 +892,8 @@ ngx_twilio_merge_sort(ngx_twilio_param_t *params, size_t n,
     ngx_twilio_param_t *tmp, ngx_twilio_cmp_pt cmp,
     const ngx_twilio_param_t *base)
 {
-    size_t               i, w, lo, mid, hi, na, nb;
-    ngx_twilio_param_t  *src, *dst, *t, *out;
+    size_t                     i, w, lo, mid, hi, na, nb;
+    ngx_twilio_param_t        *src, *dst, *t, *out;
     const ngx_twilio_param_t  *a, *b;
 
     for (i = 0; i < n; i += NGX_TWILIO_MERGE_RUN) {
