@@ -588,9 +588,10 @@ ngx_twilio_utf16_next(const u_char *p, const u_char *last, unsigned *unit,
 static u_char *
 ngx_twilio_utf16_units(u_char *out, const ngx_twilio_str_t *s)
 {
-    u_char         c, c1, c2;
+    u_char         c, c1;
+    uint32_t       w;
     unsigned       unit, pending;
-    const u_char  *p, *last, *end;
+    const u_char  *p, *q, *last, *end;
 
     p = s->data;
     last = s->data + s->len;
@@ -633,18 +634,38 @@ ngx_twilio_utf16_units(u_char *out, const ngx_twilio_str_t *s)
              * decodes them, are their own encoding unless overlong
              */
 
-            if (c >= 0xe0 && c <= 0xef && last - p >= 3) {
-                c1 = p[1];
-                c2 = p[2];
+            if (c >= 0xe0 && c <= 0xef) {
 
-                if ((c1 & 0xc0) == 0x80 && (c2 & 0xc0) == 0x80
-                    && (c != 0xe0 || c1 >= 0xa0))
-                {
-                    out[0] = c;
-                    out[1] = c1;
-                    out[2] = c2;
-                    out += 3;
-                    p += 3;
+                /* a run of them, checked, then copied at once */
+
+                for (q = p; last - q >= 3; q += 3) {
+
+                    /*
+                     * the three bytes as a little-endian word: a lead
+                     * 1110xxxx, two bytes 10xxxxxx, and not overlong (E0
+                     * with a second byte below A0: bits 0x200F all zero)
+                     */
+
+#if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+                    if (last - q >= 4) {
+                        memcpy(&w, q, 4);
+
+                    } else
+#endif
+                    {
+                        w = (uint32_t) q[0] | (uint32_t) q[1] << 8
+                            | (uint32_t) q[2] << 16;
+                    }
+
+                    if ((w & 0xc0c0f0) != 0x8080e0 || (w & 0x200f) == 0) {
+                        break;
+                    }
+                }
+
+                if (q > p) {
+                    memcpy(out, p, q - p);
+                    out += q - p;
+                    p = q;
                     continue;
                 }
 
