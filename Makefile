@@ -14,6 +14,7 @@ SHELL := /bin/bash
 #   make deb            the Debian package (build/libnginx-mod-...deb)
 #   make test-deb       install it into the system nginx, check, purge it
 #   make compat         build and smoke-test against Debian's nginx versions
+#   make bench-hostile  forged bodies built to be expensive, per request
 
 REPO      := $(abspath .)
 BUILD     := $(REPO)/build
@@ -31,8 +32,8 @@ UNIT_CC   := $(CC) -std=gnu99 -Wall -Wextra -Werror -g -Ingx_twilio_guard
 UNIT_SAN  := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all module deps unit test test-asan test-valgrind fuzz fuzz-smoke \
-	stress stress-quick bench bench-quick demo demo-stop deb test-deb \
-	compat clean
+	stress stress-quick bench bench-quick bench-hostile demo demo-stop \
+	deb test-deb compat clean
 
 all: module
 
@@ -55,7 +56,7 @@ $(MODULE): $(BUILD)/nginx/Makefile $(SOURCES)
 
 # the pure core alone, with sanitizers, for unit tests and tools
 unit: $(BUILD)/unit/core_test $(BUILD)/unit/core_test_scalar \
-	$(BUILD)/unit/ngx_twilio_validate
+	$(BUILD)/unit/core_test_legacy $(BUILD)/unit/ngx_twilio_validate
 
 $(BUILD)/unit/core_test: t/unit/ngx_twilio_core_test.c $(CORE_DEPS) | deps
 	@mkdir -p $(@D)
@@ -66,6 +67,13 @@ $(BUILD)/unit/core_test_scalar: t/unit/ngx_twilio_core_test.c $(CORE_DEPS) \
 		| deps
 	@mkdir -p $(@D)
 	$(UNIT_CC) $(UNIT_SAN) -DNGX_TWILIO_NO_SIMD -o $@ $< $(CORE) -lcrypto
+
+# the same with HMAC_CTX, the code for OpenSSL before 3.0 (deprecated in 3)
+$(BUILD)/unit/core_test_legacy: t/unit/ngx_twilio_core_test.c $(CORE_DEPS) \
+		| deps
+	@mkdir -p $(@D)
+	$(UNIT_CC) $(UNIT_SAN) -DNGX_TWILIO_HMAC_LEGACY \
+	    -Wno-deprecated-declarations -o $@ $< $(CORE) -lcrypto
 
 $(BUILD)/unit/ngx_twilio_validate: t/unit/ngx_twilio_validate.c $(CORE_DEPS) \
 		| deps
@@ -118,6 +126,11 @@ bench:
 
 bench-quick:
 	BENCH_QUICK=1 util/bench/run
+
+# forged bodies built to be expensive next to a typical form, callgrind
+# (about a minute; util/bench/hostile)
+bench-hostile:
+	util/bench/hostile
 
 demo: module
 	@util/deps demo

@@ -90,6 +90,11 @@ static int ngx_http_twilio_guard_file_entry(void *data,
 static void ngx_http_twilio_guard_mac_cleanup(void *data);
 
 
+static ngx_conf_num_bounds_t  ngx_http_twilio_guard_max_params_bounds = {
+    ngx_conf_check_num_bounds, 1, 65535
+};
+
+
 static ngx_str_t  ngx_http_twilio_guard_event_streams =
     ngx_string("35.90.102.128/25");
 
@@ -153,6 +158,13 @@ ngx_command_t  ngx_http_twilio_guard_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_twilio_guard_loc_conf_t, max_body),
       NULL },
+
+    { ngx_string("twilio_guard_max_params"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twilio_guard_loc_conf_t, max_params),
+      &ngx_http_twilio_guard_max_params_bounds },
 
     { ngx_string("twilio_guard_reject_status"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
@@ -1326,6 +1338,7 @@ ngx_http_twilio_guard_create_loc_conf(ngx_conf_t *cf)
     conf->https = NGX_CONF_UNSET;
     conf->dry_run = NGX_CONF_UNSET;
     conf->max_body = NGX_CONF_UNSET_SIZE;
+    conf->max_params = NGX_CONF_UNSET_UINT;
     conf->reject_status = NGX_CONF_UNSET_UINT;
     conf->log_level = NGX_CONF_UNSET_UINT;
 
@@ -1375,6 +1388,7 @@ ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,
     }
 
     ngx_conf_merge_size_value(conf->max_body, prev->max_body, 64 * 1024);
+    ngx_conf_merge_uint_value(conf->max_params, prev->max_params, 512);
     ngx_conf_merge_uint_value(conf->reject_status, prev->reject_status,
                               NGX_HTTP_FORBIDDEN);
     ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_ERR);

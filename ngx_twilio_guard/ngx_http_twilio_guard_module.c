@@ -814,6 +814,7 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
     req.signature.len = sig.len;
     req.form = ngx_http_twilio_guard_is_form(r);
     req.alg = ctx->shared_key ? NGX_TWILIO_HMAC_SHA256 : NGX_TWILIO_HMAC_SHA1;
+    req.max_params = lcf->max_params;
 
     if (body) {
         req.body.data = body->data;
@@ -907,6 +908,13 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
                                             "needs bodySHA256 in url \"%V\"",
                                             ngx_http_twilio_guard_log_value(r,
                                                                    &url));
+
+    case NGX_TWILIO_TOO_MANY_PARAMS:
+        return ngx_http_twilio_guard_reject(r, ctx, res.reason,
+                                            lcf->reject_status,
+                                            "form body has more than "
+                                            "twilio_guard_max_params %ui "
+                                            "parameters", lcf->max_params);
 
     case NGX_TWILIO_UNKNOWN_ACCOUNT:
         return ngx_http_twilio_guard_reject(r, ctx, res.reason,

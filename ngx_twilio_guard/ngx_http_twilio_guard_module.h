@@ -55,6 +55,7 @@ typedef struct {
     ngx_array_t                *rules;         /* of ..._rule_t */
     ngx_http_complex_value_t   *url;
     size_t                      max_body;
+    ngx_uint_t                  max_params;
     ngx_uint_t                  reject_status;
     ngx_uint_t                  log_level;     /* of rejections, dry run */
 

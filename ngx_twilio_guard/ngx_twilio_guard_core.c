@@ -3,7 +3,7 @@
  * Copyright (C) ngx_twilio_guard authors
  *
  * The pure core of the Twilio webhook guard; see ngx_twilio_guard_core.h
- * and SIGNATURE.md for the algorithm it implements.
+ * and docs/signature.md for the algorithm it implements.
  */
 
 
@@ -16,10 +16,23 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+/*
+ * HMAC through EVP_MAC on OpenSSL 3, through HMAC_CTX before (1.1.0 and
+ * later: HMAC_CTX_new()).  NGX_TWILIO_HMAC_LEGACY forces the HMAC_CTX code
+ * on OpenSSL 3 too, where it is deprecated but still there, so that the
+ * unit tests cover it (t/002-core-unit-legacy.t).
+ */
+
+#if (OPENSSL_VERSION_NUMBER < 0x10100000L)
+#error "ngx_twilio_guard needs OpenSSL 1.1.0 or later"
+#endif
+
+#if (OPENSSL_VERSION_NUMBER >= 0x30000000L && !defined NGX_TWILIO_HMAC_LEGACY)
+#define NGX_TWILIO_EVP_MAC  1
 #include <openssl/core_names.h>
 #include <openssl/params.h>
 #else
+#define NGX_TWILIO_EVP_MAC  0
 #include <openssl/hmac.h>
 #endif
 
@@ -68,13 +81,23 @@ static const signed char  ngx_twilio_b64[256] = {
     (u_char) (((c) >= 'A' && (c) <= 'Z') ? ((c) | 0x20) : (c))
 
 
+/* a hex digit's value plus one, zero for any other byte */
+
+static const u_char  ngx_twilio_hex1[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6,
+    ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+    ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16
+};
+
+
 /* the high bit of each byte of a 64-bit word */
 
 #define NGX_TWILIO_HIGHS  0x8080808080808080ULL
 
 
 struct ngx_twilio_mac_s {
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#if (NGX_TWILIO_EVP_MAC)
     EVP_MAC_CTX          *ctx;
 #else
     HMAC_CTX             *ctx;
@@ -82,17 +105,26 @@ struct ngx_twilio_mac_s {
 };
 
 
+typedef int (*ngx_twilio_cmp_pt)(const ngx_twilio_param_t *a,
+    const ngx_twilio_param_t *b, const ngx_twilio_param_t *base);
+
+
 static int ngx_twilio_cmp_str(const ngx_twilio_str_t *a,
     const ngx_twilio_str_t *b);
-static int ngx_twilio_cmp_bytes(const void *one, const void *two);
-static int ngx_twilio_cmp_utf16(const void *one, const void *two);
-static int ngx_twilio_cmp_str_utf16(const ngx_twilio_str_t *a,
-    const ngx_twilio_str_t *b);
+static int ngx_twilio_cmp_bytes(const ngx_twilio_param_t *a,
+    const ngx_twilio_param_t *b, const ngx_twilio_param_t *base);
+static int ngx_twilio_cmp_utf16(const ngx_twilio_param_t *a,
+    const ngx_twilio_param_t *b, const ngx_twilio_param_t *base);
 static const u_char *ngx_twilio_utf16_next(const u_char *p,
     const u_char *last, unsigned *unit, unsigned *pending);
-static unsigned ngx_twilio_lead_bytes(const u_char *p, const u_char *last);
+static u_char *ngx_twilio_utf16_units(u_char *out, const ngx_twilio_str_t *s);
+static void ngx_twilio_sort_run_bytes(ngx_twilio_param_t *params, size_t n);
 static void ngx_twilio_insertion_sort(ngx_twilio_param_t *params, size_t n,
-    int (*cmp)(const void *, const void *));
+    ngx_twilio_cmp_pt cmp, const ngx_twilio_param_t *base);
+static void ngx_twilio_merge_sort(ngx_twilio_param_t *params, size_t n,
+    ngx_twilio_param_t *tmp, ngx_twilio_cmp_pt cmp,
+    const ngx_twilio_param_t *base);
+static unsigned ngx_twilio_lead_bytes(const u_char *p, const u_char *last);
 static inline const u_char *ngx_twilio_decode_escape(u_char **dp,
     const u_char *p, const u_char *last);
 static const u_char *ngx_twilio_find_param(const u_char *p, const u_char *last,
@@ -135,7 +167,7 @@ const char  *ngx_twilio_reason_names[NGX_TWILIO_NREASONS] = {
 static inline const u_char *
 ngx_twilio_decode_escape(u_char **dp, const u_char *p, const u_char *last)
 {
-    int  hi, lo;
+    unsigned  hi, lo;
 
     if (*p == '+') {
         *(*dp)++ = ' ';
@@ -143,11 +175,11 @@ ngx_twilio_decode_escape(u_char **dp, const u_char *p, const u_char *last)
     }
 
     if (last - p > 2) {
-        hi = ngx_twilio_hex(p[1]);
-        lo = ngx_twilio_hex(p[2]);
+        hi = ngx_twilio_hex1[p[1]];
+        lo = ngx_twilio_hex1[p[2]];
 
-        if (hi >= 0 && lo >= 0) {
-            *(*dp)++ = (u_char) ((hi << 4) | lo);
+        if (hi && lo) {
+            *(*dp)++ = (u_char) (((hi - 1) << 4) | (lo - 1));
             return p + 3;
         }
     }
@@ -192,11 +224,22 @@ ngx_twilio_unescape(u_char *dst, const u_char *src, size_t len)
 }
 
 
+/*
+ * The number of non-empty "&"-separated segments: the bytes other than
+ * "&" that follow a "&" or start the body.  One pass, sixteen bytes at a
+ * time where SSE2 is there, with no call per segment: a body of tiny
+ * segments costs no more to count than any other.
+ */
+
 size_t
 ngx_twilio_form_count(const u_char *body, size_t len)
 {
     size_t         n;
-    const u_char  *p, *last, *amp;
+    unsigned       prev;
+    const u_char  *p, *last;
+#if (NGX_TWILIO_SSE2)
+    unsigned       amp, starts;
+#endif
 
     if (len == 0) {
         /* an empty body may come as NULL: no arithmetic on it */
@@ -207,21 +250,32 @@ ngx_twilio_form_count(const u_char *body, size_t len)
     p = body;
     last = body + len;
 
-    while (p < last) {
-        amp = memchr(p, '&', last - p);
-        if (amp == NULL) {
-            amp = last;
-        }
+    /* whether the byte before p is "&" (or p is the start) */
+    prev = 1;
 
-        if (amp > p) {
+#if (NGX_TWILIO_SSE2)
+
+    while (last - p >= 16) {
+        amp = _mm_movemask_epi8(_mm_cmpeq_epi8(
+                  _mm_loadu_si128((const __m128i *) p),
+                  _mm_set1_epi8('&')));
+
+        starts = ~amp & ((amp << 1) | prev) & 0xffff;
+
+        while (starts) {
             n++;
+            starts &= starts - 1;
         }
 
-        if (amp == last) {
-            break;
-        }
+        prev = amp >> 15;
+        p += 16;
+    }
 
-        p = amp + 1;
+#endif
+
+    for ( /* void */ ; p < last; p++) {
+        n += (*p != '&') & prev;
+        prev = (*p == '&');
     }
 
     return n;
@@ -308,7 +362,14 @@ ngx_twilio_form_decode(u_char **dp, const u_char *p, const u_char *last,
             *d++ = *p++;
 
         } else if (c == NGX_TWILIO_ESCAPE) {
-            p = ngx_twilio_decode_escape(&d, p, last);
+
+            /* a run of escapes is decoded here, not a block load each */
+
+            do {
+                p = ngx_twilio_decode_escape(&d, p, last);
+            } while (p < last
+                     && (ngx_twilio_form_class[*p] & stop)
+                        == NGX_TWILIO_ESCAPE);
 
         } else {
             break;
@@ -378,21 +439,24 @@ ngx_twilio_form_parse(const u_char *body, size_t len,
 }
 
 
+/*
+ * Keys and values may share long prefixes: memcmp() skips equal bytes
+ * many at a time (glibc vectorises it), where a byte loop would not.
+ */
+
 static int
 ngx_twilio_cmp_str(const ngx_twilio_str_t *a, const ngx_twilio_str_t *b)
 {
-    size_t  i, n;
-
-    /*
-     * keys and values are short and differ early: a byte loop costs less
-     * than a call to memcmp() for each of the sort's comparisons
-     */
+    int     rc;
+    size_t  n;
 
     n = a->len < b->len ? a->len : b->len;
 
-    for (i = 0; i < n; i++) {
-        if (a->data[i] != b->data[i]) {
-            return a->data[i] < b->data[i] ? -1 : 1;
+    if (n) {
+        rc = memcmp(a->data, b->data, n);
+
+        if (rc != 0) {
+            return rc;
         }
     }
 
@@ -401,13 +465,12 @@ ngx_twilio_cmp_str(const ngx_twilio_str_t *a, const ngx_twilio_str_t *b)
 
 
 static int
-ngx_twilio_cmp_bytes(const void *one, const void *two)
+ngx_twilio_cmp_bytes(const ngx_twilio_param_t *a, const ngx_twilio_param_t *b,
+    const ngx_twilio_param_t *base)
 {
-    int                        rc;
-    const ngx_twilio_param_t  *a, *b;
+    int  rc;
 
-    a = one;
-    b = two;
+    (void) base;
 
     /*
      * zero-padded prefixes that differ order the keys as the whole keys
@@ -418,10 +481,14 @@ ngx_twilio_cmp_bytes(const void *one, const void *two)
         return a->prefix < b->prefix ? -1 : 1;
     }
 
-    rc = ngx_twilio_cmp_str(&a->key, &b->key);
+    /* equal prefixes of keys as long and no longer than 8: equal keys */
 
-    if (rc != 0) {
-        return rc;
+    if (a->key.len != b->key.len || a->key.len > 8) {
+        rc = ngx_twilio_cmp_str(&a->key, &b->key);
+
+        if (rc != 0) {
+            return rc;
+        }
     }
 
     return ngx_twilio_cmp_str(&a->value, &b->value);
@@ -432,6 +499,7 @@ ngx_twilio_cmp_bytes(const void *one, const void *two)
  * Node's Array.prototype.sort() compares UTF-16 code units.  It differs
  * from the byte (code point) order only when a character above U+FFFF
  * meets one in U+E000-U+FFFF; Twilio's Node helpers sign in that order.
+ * Each byte that is not part of a well-formed sequence counts as U+FFFD.
  */
 
 static const u_char *
@@ -499,56 +567,161 @@ ngx_twilio_utf16_next(const u_char *p, const u_char *last, unsigned *unit,
 }
 
 
-static int
-ngx_twilio_cmp_str_utf16(const ngx_twilio_str_t *a, const ngx_twilio_str_t *b)
+/*
+ * Writes the UTF-16 code units of s, each encoded as UTF-8 encodes a code
+ * point below U+10000 (surrogates too, as CESU-8 does).  That encoding
+ * keeps the order of the values and no code is a prefix of another, so
+ * memcmp() of two such strings is the code unit order, a shorter string
+ * first.  Well-formed text below U+10000 is copied as it is; a character
+ * above U+FFFF becomes two 3-byte units, each byte that is not part of a
+ * well-formed sequence U+FFFD (EF BF BD), an overlong form its shortest.
+ * A byte gives three bytes at most: out needs 3 * s->len bytes.
+ */
+
+#define ngx_twilio_unit_utf8(out, u)                                          \
+    if ((u) < 0x80) {                                                         \
+        *(out)++ = (u_char) (u);                                              \
+                                                                              \
+    } else if ((u) < 0x800) {                                                 \
+        *(out)++ = (u_char) (0xc0 | ((u) >> 6));                              \
+        *(out)++ = (u_char) (0x80 | ((u) & 0x3f));                            \
+                                                                              \
+    } else {                                                                  \
+        *(out)++ = (u_char) (0xe0 | ((u) >> 12));                             \
+        *(out)++ = (u_char) (0x80 | (((u) >> 6) & 0x3f));                     \
+        *(out)++ = (u_char) (0x80 | ((u) & 0x3f));                            \
+    }
+
+static u_char *
+ngx_twilio_utf16_units(u_char *out, const ngx_twilio_str_t *s)
 {
-    unsigned       ua, ub, pa, pb;
-    const u_char  *p, *q, *plast, *qlast;
+    u_char         c, c1;
+    uint32_t       w;
+    unsigned       unit, pending;
+    const u_char  *p, *q, *last, *end;
 
-    p = a->data;
-    q = b->data;
-    plast = p + a->len;
-    qlast = q + b->len;
-    pa = 0;
-    pb = 0;
+    p = s->data;
+    last = s->data + s->len;
 
-    while ((p < plast || pa) && (q < qlast || pb)) {
-        p = ngx_twilio_utf16_next(p, plast, &ua, &pa);
-        q = ngx_twilio_utf16_next(q, qlast, &ub, &pb);
+    while (p < last) {
 
-        if (ua != ub) {
-            return ua < ub ? -1 : 1;
+#if (NGX_TWILIO_SSE2)
+
+        /* ASCII sixteen bytes at a time */
+
+        if (last - p >= 16) {
+            __m128i  v = _mm_loadu_si128((const __m128i *) p);
+
+            if (_mm_movemask_epi8(v) == 0) {
+                _mm_storeu_si128((__m128i *) out, v);
+                p += 16;
+                out += 16;
+                continue;
+            }
+        }
+
+#endif
+
+        /* the next sixteen bytes (and the rest of a character) one by one */
+
+        end = (last - p > 16) ? p + 16 : last;
+
+        while (p < end) {
+
+            c = p[0];
+
+            if (c < 0x80) {
+                *out++ = c;
+                p++;
+                continue;
+            }
+
+            /*
+             * well-formed 2- and 3-byte sequences, as ngx_twilio_utf16_next()
+             * decodes them, are their own encoding unless overlong
+             */
+
+            if (c >= 0xe0 && c <= 0xef) {
+
+                /* a run of them, checked, then copied at once */
+
+                for (q = p; last - q >= 3; q += 3) {
+
+                    /*
+                     * the three bytes as a little-endian word: a lead
+                     * 1110xxxx, two bytes 10xxxxxx, and not overlong (E0
+                     * with a second byte below A0: bits 0x200F all zero)
+                     */
+
+#if (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__)
+                    if (last - q >= 4) {
+                        memcpy(&w, q, 4);
+
+                    } else
+#endif
+                    {
+                        w = (uint32_t) q[0] | (uint32_t) q[1] << 8
+                            | (uint32_t) q[2] << 16;
+                    }
+
+                    if ((w & 0xc0c0f0) != 0x8080e0 || (w & 0x200f) == 0) {
+                        break;
+                    }
+                }
+
+                if (q > p) {
+                    memcpy(out, p, q - p);
+                    out += q - p;
+                    p = q;
+                    continue;
+                }
+
+            } else if (c >= 0xc2 && c <= 0xdf && last - p >= 2) {
+                c1 = p[1];
+
+                if ((c1 & 0xc0) == 0x80) {
+                    out[0] = c;
+                    out[1] = c1;
+                    out += 2;
+                    p += 2;
+                    continue;
+                }
+            }
+
+            pending = 0;
+            p = ngx_twilio_utf16_next(p, last, &unit, &pending);
+
+            ngx_twilio_unit_utf8(out, unit);
+
+            if (pending) {
+                ngx_twilio_unit_utf8(out, pending);
+            }
         }
     }
 
-    if (p < plast || pa) {
-        return 1;
-    }
-
-    if (q < qlast || pb) {
-        return -1;
-    }
-
-    return 0;
+    return out;
 }
 
 
+/*
+ * The UTF-16 order sorts entries whose key and value are code unit
+ * strings (ngx_twilio_utf16_units()) and whose prefix is the index of the
+ * parameter in base they stand for.
+ */
+
 static int
-ngx_twilio_cmp_utf16(const void *one, const void *two)
+ngx_twilio_cmp_utf16(const ngx_twilio_param_t *a, const ngx_twilio_param_t *b,
+    const ngx_twilio_param_t *base)
 {
-    int                        rc;
-    const ngx_twilio_param_t  *a, *b;
+    int  rc;
 
-    a = one;
-    b = two;
-
-    rc = ngx_twilio_cmp_str_utf16(&a->key, &b->key);
+    rc = ngx_twilio_cmp_str(&a->key, &b->key);
 
     if (rc != 0) {
         return rc;
     }
 
-    rc = ngx_twilio_cmp_str_utf16(&a->value, &b->value);
+    rc = ngx_twilio_cmp_str(&a->value, &b->value);
 
     if (rc != 0) {
         return rc;
@@ -556,30 +729,33 @@ ngx_twilio_cmp_utf16(const void *one, const void *two)
 
     /* equal units, different bytes (invalid UTF-8): keep the sort total */
 
-    return ngx_twilio_cmp_bytes(one, two);
+    return ngx_twilio_cmp_bytes(&base[a->prefix], &base[b->prefix], NULL);
 }
 
 
 /*
  * Twilio's webhooks carry a few dozen parameters at most: up to 32 are
- * sorted in place by insertion, without the calls and the copies of
- * qsort() (at most 496 moves); larger forms by qsort(), so the cost
- * stays n log n.  In the byte order, which every request needs, the
- * keys' 8-byte prefixes are compared inline and decide almost always.
+ * sorted in place by insertion (at most 496 moves).  Larger forms are
+ * sorted in runs of 8, then merged run by run through a scratch array
+ * from the caller's pool: n log n comparisons at worst, whatever the
+ * input, and no allocation outside the pool.  In the byte order, which
+ * every request needs, the keys' 8-byte prefixes are compared inline and
+ * decide almost always.  Returns 0, or -1 if an allocation failed.
  */
 
-#define NGX_TWILIO_SMALL_SORT  32
+#define NGX_TWILIO_SORT_RUN   32
+#define NGX_TWILIO_MERGE_RUN  8
 
-void
-ngx_twilio_form_sort(ngx_twilio_param_t *params, size_t n, int order)
+int
+ngx_twilio_form_sort(ngx_twilio_param_t *params, size_t n, int order,
+    ngx_twilio_alloc_pt alloc, void *pool)
 {
-    size_t                i, k;
-    u_char                b[8];
-    ngx_twilio_param_t    t;
-    int                 (*cmp)(const void *, const void *);
+    size_t               i, k, len;
+    u_char               b[8], *units;
+    ngx_twilio_param_t  *tmp, *entries;
 
     if (n < 2) {
-        return;
+        return 0;
     }
 
     /* ngx_twilio_cmp_utf16() falls back to the byte order: both need it */
@@ -602,57 +778,109 @@ ngx_twilio_form_sort(ngx_twilio_param_t *params, size_t n, int order)
                            | (uint64_t) b[6] << 8 | (uint64_t) b[7];
     }
 
-    cmp = (order == NGX_TWILIO_ORDER_UTF16) ? ngx_twilio_cmp_utf16
-                                            : ngx_twilio_cmp_bytes;
+    if (order == NGX_TWILIO_ORDER_BYTES) {
 
-    if (n <= NGX_TWILIO_SMALL_SORT) {
-
-        if (order == NGX_TWILIO_ORDER_UTF16) {
-            ngx_twilio_insertion_sort(params, n, cmp);
-            return;
+        if (n <= NGX_TWILIO_SORT_RUN) {
+            ngx_twilio_sort_run_bytes(params, n);
+            return 0;
         }
 
-        /* the byte order, with the prefixes compared inline */
-
-        for (i = 1; i < n; i++) {
-            t = params[i];
-
-            for (k = i;
-                 k > 0
-                 && (params[k - 1].prefix > t.prefix
-                     || (params[k - 1].prefix == t.prefix
-                         && ngx_twilio_cmp_bytes(&params[k - 1], &t) > 0));
-                 k--)
-            {
-                params[k] = params[k - 1];
-            }
-
-            params[k] = t;
+        tmp = alloc(pool, n * sizeof(ngx_twilio_param_t));
+        if (tmp == NULL) {
+            return -1;
         }
 
-        return;
+        ngx_twilio_merge_sort(params, n, tmp, ngx_twilio_cmp_bytes, params);
+
+        return 0;
     }
 
-    qsort(params, n, sizeof(ngx_twilio_param_t), cmp);
+    /*
+     * The UTF-16 order: each string is rewritten once as its code units
+     * (ngx_twilio_utf16_units()), then only memcmp() compares; the
+     * sorted entries give the order of the parameters.
+     */
+
+    len = 0;
+
+    for (i = 0; i < n; i++) {
+        len += params[i].key.len + params[i].value.len;
+    }
+
+    entries = alloc(pool, 2 * n * sizeof(ngx_twilio_param_t));
+    units = alloc(pool, 3 * len + 1);
+
+    if (entries == NULL || units == NULL) {
+        return -1;
+    }
+
+    tmp = entries + n;
+
+    for (i = 0; i < n; i++) {
+        entries[i].key.data = units;
+        units = ngx_twilio_utf16_units(units, &params[i].key);
+        entries[i].key.len = units - entries[i].key.data;
+
+        entries[i].value.data = units;
+        units = ngx_twilio_utf16_units(units, &params[i].value);
+        entries[i].value.len = units - entries[i].value.data;
+
+        entries[i].prefix = i;
+    }
+
+    ngx_twilio_merge_sort(entries, n, tmp, ngx_twilio_cmp_utf16, params);
+
+    for (i = 0; i < n; i++) {
+        tmp[i] = params[entries[i].prefix];
+    }
+
+    memcpy(params, tmp, n * sizeof(ngx_twilio_param_t));
+
+    return 0;
+}
+
+
+/* the byte order of up to NGX_TWILIO_SORT_RUN parameters, by insertion */
+
+static void
+ngx_twilio_sort_run_bytes(ngx_twilio_param_t *params, size_t n)
+{
+    size_t              i, k;
+    ngx_twilio_param_t  t;
+
+    for (i = 1; i < n; i++) {
+        t = params[i];
+
+        for (k = i;
+             k > 0
+             && (params[k - 1].prefix > t.prefix
+                 || (params[k - 1].prefix == t.prefix
+                     && ngx_twilio_cmp_bytes(&params[k - 1], &t, NULL) > 0));
+             k--)
+        {
+            params[k] = params[k - 1];
+        }
+
+        params[k] = t;
+    }
 }
 
 
 /*
- * Binary insertion, for the UTF-16 order, whose comparisons cost more
- * than moves: n log n comparisons; stable, as the first place after the
- * equal ones is taken.
+ * Binary insertion, where comparisons cost more than moves: n log n
+ * comparisons; stable, as the first place after the equal ones is taken.
  */
 
 static void
 ngx_twilio_insertion_sort(ngx_twilio_param_t *params, size_t n,
-    int (*cmp)(const void *, const void *))
+    ngx_twilio_cmp_pt cmp, const ngx_twilio_param_t *base)
 {
     size_t              i, lo, hi, mid;
     ngx_twilio_param_t  t;
 
     for (i = 1; i < n; i++) {
 
-        if (cmp(&params[i - 1], &params[i]) <= 0) {
+        if (cmp(&params[i - 1], &params[i], base) <= 0) {
             continue;
         }
 
@@ -666,7 +894,7 @@ ngx_twilio_insertion_sort(ngx_twilio_param_t *params, size_t n,
         while (lo < hi) {
             mid = lo + (hi - lo) / 2;
 
-            if (cmp(&params[mid], &t) > 0) {
+            if (cmp(&params[mid], &t, base) > 0) {
                 hi = mid;
 
             } else {
@@ -677,6 +905,76 @@ ngx_twilio_insertion_sort(ngx_twilio_param_t *params, size_t n,
         memmove(&params[lo + 1], &params[lo],
                 (i - lo) * sizeof(ngx_twilio_param_t));
         params[lo] = t;
+    }
+}
+
+
+/*
+ * Bottom-up merge sort: runs of NGX_TWILIO_MERGE_RUN sorted in place, then
+ * merged back and forth between params and tmp (n entries).  Two runs
+ * already in order cost one comparison.
+ */
+
+static void
+ngx_twilio_merge_sort(ngx_twilio_param_t *params, size_t n,
+    ngx_twilio_param_t *tmp, ngx_twilio_cmp_pt cmp,
+    const ngx_twilio_param_t *base)
+{
+    size_t                     i, w, lo, mid, hi, na, nb;
+    ngx_twilio_param_t        *src, *dst, *t, *out;
+    const ngx_twilio_param_t  *a, *b;
+
+    for (i = 0; i < n; i += NGX_TWILIO_MERGE_RUN) {
+        w = n - i < NGX_TWILIO_MERGE_RUN ? n - i : NGX_TWILIO_MERGE_RUN;
+
+        if (cmp == ngx_twilio_cmp_bytes) {
+            ngx_twilio_sort_run_bytes(params + i, w);
+
+        } else {
+            ngx_twilio_insertion_sort(params + i, w, cmp, base);
+        }
+    }
+
+    src = params;
+    dst = tmp;
+
+    for (w = NGX_TWILIO_MERGE_RUN; w < n; w *= 2) {
+
+        for (lo = 0; lo < n; lo += 2 * w) {
+            mid = n - lo > w ? lo + w : n;
+            hi = n - mid > w ? mid + w : n;
+
+            a = src + lo;
+            b = src + mid;
+            na = mid - lo;
+            nb = hi - mid;
+            out = dst + lo;
+
+            if (nb && cmp(&a[na - 1], b, base) > 0) {
+
+                while (na && nb) {
+                    if (cmp(b, a, base) < 0) {
+                        *out++ = *b++;
+                        nb--;
+
+                    } else {
+                        *out++ = *a++;
+                        na--;
+                    }
+                }
+            }
+
+            memcpy(out, a, na * sizeof(ngx_twilio_param_t));
+            memcpy(out + na, b, nb * sizeof(ngx_twilio_param_t));
+        }
+
+        t = src;
+        src = dst;
+        dst = t;
+    }
+
+    if (src != params) {
+        memcpy(params, src, n * sizeof(ngx_twilio_param_t));
     }
 }
 
@@ -720,7 +1018,8 @@ ngx_twilio_form_canonical(const ngx_twilio_param_t *params, size_t n,
 
 /*
  * Which lead bytes occur in [p, last): 1 for F0-F4 (a character above
- * U+FFFF), 2 for EE or EF (one in U+E000-U+FFFF).
+ * U+FFFF), 2 for EE or EF (one in U+E000-U+FFFF).  Stops once both are
+ * seen.
  */
 
 static unsigned
@@ -729,26 +1028,52 @@ ngx_twilio_lead_bytes(const u_char *p, const u_char *last)
     unsigned       seen;
     uint64_t       w;
     const u_char  *end;
+#if (NGX_TWILIO_SSE2)
+    __m128i        v, x;
+#endif
 
     seen = 0;
 
-    while (p < last) {
-
-        /* skip ASCII a block at a time, look at the other blocks bytewise */
+    while (p < last && seen != 3) {
 
 #if (NGX_TWILIO_SSE2)
+
+        /* sixteen bytes at a time, whatever they are */
+
         if (last - p >= 16) {
-            if (_mm_movemask_epi8(_mm_loadu_si128((const __m128i *) p))
-                == 0)
-            {
-                p += 16;
+            v = _mm_loadu_si128((const __m128i *) p);
+            p += 16;
+
+            if (_mm_movemask_epi8(v) == 0) {
                 continue;
             }
 
-            end = p + 16;
+            /* F0-F4: v - 0xF0 is at most 4, unsigned */
 
-        } else
+            x = _mm_sub_epi8(v, _mm_set1_epi8((char) 0xf0));
+
+            if (_mm_movemask_epi8(_mm_cmpeq_epi8(
+                    _mm_min_epu8(x, _mm_set1_epi8(4)), x)))
+            {
+                seen |= 1;
+            }
+
+            /* EE or EF: v with its lowest bit set is EF */
+
+            if (_mm_movemask_epi8(_mm_cmpeq_epi8(
+                    _mm_or_si128(v, _mm_set1_epi8(1)),
+                    _mm_set1_epi8((char) 0xef))))
+            {
+                seen |= 2;
+            }
+
+            continue;
+        }
+
 #endif
+
+        /* skip ASCII a block at a time, look at the other blocks bytewise */
+
         if (last - p >= 8) {
             memcpy(&w, p, 8);
 
@@ -1024,7 +1349,7 @@ ngx_twilio_mac_t *
 ngx_twilio_mac_create(int alg, const u_char *key, size_t len)
 {
     ngx_twilio_mac_t  *m;
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#if (NGX_TWILIO_EVP_MAC)
     EVP_MAC           *mac;
     OSSL_PARAM         params[2];
 #endif
@@ -1038,7 +1363,7 @@ ngx_twilio_mac_create(int alg, const u_char *key, size_t len)
         return NULL;
     }
 
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#if (NGX_TWILIO_EVP_MAC)
 
     mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     if (mac == NULL) {
@@ -1094,7 +1419,7 @@ ngx_twilio_mac_free(ngx_twilio_mac_t *m)
         return;
     }
 
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#if (NGX_TWILIO_EVP_MAC)
     EVP_MAC_CTX_free(m->ctx);
 #else
     HMAC_CTX_free(m->ctx);
@@ -1116,7 +1441,7 @@ ngx_twilio_mac_sign(ngx_twilio_mac_t *m, const ngx_twilio_str_t *parts,
 {
     size_t        i;
     u_char        md[EVP_MAX_MD_SIZE];
-#if (OPENSSL_VERSION_NUMBER >= 0x30000000L)
+#if (NGX_TWILIO_EVP_MAC)
     size_t        mdlen;
 
     if (EVP_MAC_init(m->ctx, NULL, 0, NULL) != 1) {
@@ -1299,7 +1624,7 @@ ngx_twilio_validate_account(const ngx_twilio_request_t *req,
 
 
 /*
- * The whole check, as SIGNATURE.md describes it: the signature over the
+ * The whole check, as docs/signature.md describes it: the signature over the
  * URL (as given, then with the port toggled) and, for form bodies, the
  * sorted parameters (byte order, then Node's UTF-16 order where that can
  * differ), under each key that may sign for the claimed account; then the
@@ -1368,6 +1693,13 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
     } else if (req->form) {
         n = ngx_twilio_form_count(req->body.data, req->body.len);
 
+        /* counted, not yet allocated: sorting costs n log n */
+
+        if (req->max_params && n > req->max_params) {
+            res->reason = NGX_TWILIO_TOO_MANY_PARAMS;
+            return;
+        }
+
         if (n) {
             params = alloc(pool, n * sizeof(ngx_twilio_param_t));
             decoded = alloc(pool, 2 * req->body.len);
@@ -1389,7 +1721,12 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
                                           + params[n - 1].value.len)
                     == 3);
 
-            ngx_twilio_form_sort(params, n, NGX_TWILIO_ORDER_BYTES);
+            if (ngx_twilio_form_sort(params, n, NGX_TWILIO_ORDER_BYTES,
+                                     alloc, pool)
+                != 0)
+            {
+                return;
+            }
 
             cand[0].data = decoded + req->body.len;
             cand[0].len = ngx_twilio_form_canonical(params, n, cand[0].data);
@@ -1401,7 +1738,13 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
                     return;
                 }
 
-                ngx_twilio_form_sort(params, n, NGX_TWILIO_ORDER_UTF16);
+                if (ngx_twilio_form_sort(params, n, NGX_TWILIO_ORDER_UTF16,
+                                         alloc, pool)
+                    != 0)
+                {
+                    return;
+                }
+
                 cand[1].len = ngx_twilio_form_canonical(params, n,
                                                         cand[1].data);
 

@@ -119,6 +119,7 @@ typedef struct {
     ngx_twilio_str_t      body;            /* the raw request body */
     ngx_twilio_str_t      signature;       /* the header's value */
     int                   alg;             /* NGX_TWILIO_HMAC_* of the keys */
+    size_t                max_params;      /* form parameters; 0: no cap */
     unsigned              form:1;          /* urlencoded form content */
 
     /*
@@ -172,8 +173,8 @@ extern const char  *ngx_twilio_reason_names[NGX_TWILIO_NREASONS];
 size_t ngx_twilio_form_count(const u_char *body, size_t len);
 size_t ngx_twilio_form_parse(const u_char *body, size_t len,
     ngx_twilio_param_t *params, u_char *out);
-void ngx_twilio_form_sort(ngx_twilio_param_t *params, size_t n,
-    int order);
+int ngx_twilio_form_sort(ngx_twilio_param_t *params, size_t n,
+    int order, ngx_twilio_alloc_pt alloc, void *pool);
 size_t ngx_twilio_form_canonical(const ngx_twilio_param_t *params, size_t n,
     u_char *out);
 int ngx_twilio_form_has_order_trap(const ngx_twilio_param_t *params,

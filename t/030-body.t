@@ -342,6 +342,7 @@ qr/^hits: 0$/
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_url https://example.com/sms;
         twilio_guard_max_body 1m;
+        twilio_guard_max_params 20001;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
 --- raw_request eval
@@ -359,6 +360,7 @@ signed_request(body => $::MANY)
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_url https://example.com/sms;
         twilio_guard_max_body 1m;
+        twilio_guard_max_params 20001;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
 --- raw_request eval
@@ -376,6 +378,7 @@ signed_request(body => "$::MANY&k1=1", sig => signature_for(body => $::MANY))
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_url https://example.com/sms;
         twilio_guard_max_body 1m;
+        twilio_guard_max_params 20001;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
 --- raw_request eval

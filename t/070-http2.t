@@ -12,7 +12,8 @@ use Twilio::Request;
 use Twilio::Cert;
 
 our $SMS = 'From=%2B14155550100&To=%2B14155550199&Body=Hello+over+h2+%F0%9F%98%80';
-our $BIG = join '&', map { sprintf 'P%04d=value+%d', $_, $_ } 0 .. 999;
+# 500 parameters (under twilio_guard_max_params), about 9 KiB
+our $BIG = join '&', map { sprintf 'P%04d=value+%d', $_, $_ } 0 .. 499;
 our $JSON = qq({"EventType":"com.twilio.messaging.message.delivered","n":1});
 our $JURL = json_url('https://example.com/events', $JSON);
 

@@ -130,9 +130,12 @@ $hits += 1;
 case('30,000 empty segments and one parameter',
      signed_request(body => ('&' x 30000) . 'a=1'), 200);
 $hits += 2;
-case('deeply repeated key',
-     signed_request(body => join('&', map { "K=" . ($_ % 7) } 1 .. 8000)), 200);
+case('deeply repeated key, at twilio_guard_max_params',
+     signed_request(body => join('&', map { "K=" . ($_ % 7) } 1 .. 512)), 200);
 $hits += 2;
+case('deeply repeated key, over twilio_guard_max_params',
+     signed_request(body => join('&', map { "K=" . ($_ % 7) } 1 .. 8000)), 403);
+$hits += 1;
 case('invalid UTF-8 and NUL, signed', signed_request(body => "A=\xff\xfe%00&B=\0"),
      200);
 $hits += 2;

@@ -42,6 +42,19 @@ heap_alloc(void *pool, size_t size)
 }
 
 
+/* heap_alloc(), counting the calls */
+
+static size_t  alloc_calls;
+
+static void *
+counting_alloc(void *pool, size_t size)
+{
+    alloc_calls++;
+
+    return heap_alloc(pool, size);
+}
+
+
 static int
 str_is(const ngx_twilio_str_t *s, const char *expect)
 {
@@ -64,7 +77,7 @@ canonical(const char *body, int order)
     out = calloc(1, len + 1);
 
     n = ngx_twilio_form_parse((u_char *) body, len, params, dec);
-    ngx_twilio_form_sort(params, n, order);
+    ngx_twilio_form_sort(params, n, order, heap_alloc, NULL);
     ngx_twilio_form_canonical(params, n, (u_char *) out);
 
     free(params);
@@ -113,6 +126,7 @@ validate(const char *token, const char *url, const char *body, int form,
     req.signature.len = strlen(sig);
     req.form = form;
     req.alg = NGX_TWILIO_HMAC_SHA1;
+    req.max_params = 0;
 
     ngx_twilio_validate(&req, &key, 1, heap_alloc, NULL, &res);
     ngx_twilio_mac_free(key.mac);
@@ -569,6 +583,299 @@ parse_matches_unescape(unsigned seed, size_t len)
 }
 
 
+/*
+ * A reference for the UTF-16 order, as the core compared before it
+ * decoded each string once: decode both strings unit by unit from the
+ * start, every byte outside a well-formed sequence one U+FFFD, then
+ * values, then bytes.
+ */
+
+static const u_char *
+ref_utf16_next(const u_char *p, const u_char *last, unsigned *unit,
+    unsigned *pending)
+{
+    unsigned  c, n, i;
+
+    if (*pending) {
+        *unit = *pending;
+        *pending = 0;
+        return p;
+    }
+
+    c = *p++;
+
+    if (c < 0x80) {
+        *unit = c;
+        return p;
+    }
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 1;
+        c &= 0x1f;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 2;
+        c &= 0x0f;
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 3;
+        c &= 0x07;
+
+    } else {
+        *unit = 0xfffd;
+        return p;
+    }
+
+    if ((size_t) (last - p) < n) {
+        *unit = 0xfffd;
+        return p;
+    }
+
+    for (i = 0; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            *unit = 0xfffd;
+            return p;
+        }
+
+        c = (c << 6) | (p[i] & 0x3f);
+    }
+
+    p += n;
+
+    if (c >= 0x10000) {
+        c -= 0x10000;
+        *unit = 0xd800 + (c >> 10);
+        *pending = 0xdc00 + (c & 0x3ff);
+        return p;
+    }
+
+    *unit = c;
+    return p;
+}
+
+
+static int
+ref_cmp_str_utf16(const ngx_twilio_str_t *a, const ngx_twilio_str_t *b)
+{
+    unsigned       ua, ub, pa, pb;
+    const u_char  *p, *q, *plast, *qlast;
+
+    p = a->data;
+    q = b->data;
+    plast = p + a->len;
+    qlast = q + b->len;
+    pa = 0;
+    pb = 0;
+
+    while ((p < plast || pa) && (q < qlast || pb)) {
+        p = ref_utf16_next(p, plast, &ua, &pa);
+        q = ref_utf16_next(q, qlast, &ub, &pb);
+
+        if (ua != ub) {
+            return ua < ub ? -1 : 1;
+        }
+    }
+
+    if (p < plast || pa) {
+        return 1;
+    }
+
+    return (q < qlast || pb) ? -1 : 0;
+}
+
+
+static int
+ref_cmp_str_bytes(const ngx_twilio_str_t *a, const ngx_twilio_str_t *b)
+{
+    size_t  i;
+
+    for (i = 0; i < a->len && i < b->len; i++) {
+        if (a->data[i] != b->data[i]) {
+            return a->data[i] < b->data[i] ? -1 : 1;
+        }
+    }
+
+    return (a->len > b->len) - (a->len < b->len);
+}
+
+
+static int
+ref_cmp_bytes(const void *one, const void *two)
+{
+    int                        rc;
+    const ngx_twilio_param_t  *a = one, *b = two;
+
+    rc = ref_cmp_str_bytes(&a->key, &b->key);
+
+    return rc ? rc : ref_cmp_str_bytes(&a->value, &b->value);
+}
+
+
+static int
+ref_cmp_utf16(const void *one, const void *two)
+{
+    int                        rc;
+    const ngx_twilio_param_t  *a = one, *b = two;
+
+    rc = ref_cmp_str_utf16(&a->key, &b->key);
+
+    if (rc == 0) {
+        rc = ref_cmp_str_utf16(&a->value, &b->value);
+    }
+
+    return rc ? rc : ref_cmp_bytes(one, two);
+}
+
+
+/*
+ * Sorts a form of n parameters built from pieces an attacker would use
+ * (long shared prefixes, repeated keys, invalid and overlong UTF-8,
+ * surrogates' neighbours, characters on both sides of the UTF-16 trap)
+ * with the core, in both orders, and checks the canonical strings
+ * against qsort() with the reference comparisons.  Returns 1 if they
+ * agree.
+ */
+
+static int
+sort_matches_reference(unsigned seed, size_t n, size_t prefix)
+{
+    int                  order, rc;
+    size_t               i, k, m, len, np, c1, c2;
+    u_char              *body, *dec, *out, *ref, *p;
+    ngx_twilio_param_t  *params;
+    static const char   *pieces[] = {
+        "a", "b", "%00", "%7F", "%80", "%BF", "%C2%80", "%DF%BF",
+        "%E0%80%80", "%E0%A0%80", "%ED%9F%BF", "%ED%A0%80", "%EE%80%80",
+        "%EF%BF%BD", "%EF%BF%BF", "%F0%90%80%80", "%F0%9F%98%80",
+        "%F4%8F%BF%BF", "%F4%90%80%80", "%F0%80%80%80", "%F0%9F",
+        "%E2%82", "%FF", "%C0%80", "%F5", "+", "%25"
+    };
+
+    np = sizeof(pieces) / sizeof(char *);
+    body = malloc(n * (prefix * 3 + 80) + 1);
+    p = body;
+
+    for (i = 0; i < n; i++) {
+        if (i) {
+            *p++ = '&';
+        }
+
+        /* a long shared prefix for some keys, repeated keys for others */
+
+        seed = seed * 1103515245 + 12345;
+
+        if ((seed >> 16) % 3 == 0) {
+            memset(p, 'k', prefix);
+            p += prefix;
+        }
+
+        for (k = 0; k < 2; k++) {
+            seed = seed * 1103515245 + 12345;
+            m = strlen(pieces[(seed >> 16) % np]);
+            memcpy(p, pieces[(seed >> 16) % np], m);
+            p += m;
+        }
+
+        *p++ = '=';
+
+        seed = seed * 1103515245 + 12345;
+
+        for (k = 0; k < (seed >> 16) % 3; k++) {
+            seed = seed * 1103515245 + 12345;
+            m = strlen(pieces[(seed >> 16) % np]);
+            memcpy(p, pieces[(seed >> 16) % np], m);
+            p += m;
+        }
+    }
+
+    len = p - body;
+    dec = malloc(len + 1);
+    out = malloc(len + 1);
+    ref = malloc(len + 1);
+    params = malloc((n + 1) * sizeof(ngx_twilio_param_t));
+    rc = 1;
+
+    for (order = NGX_TWILIO_ORDER_BYTES; order <= NGX_TWILIO_ORDER_UTF16;
+         order++)
+    {
+        if (ngx_twilio_form_parse(body, len, params, dec) != n) {
+            rc = 0;
+            break;
+        }
+
+        qsort(params, n, sizeof(ngx_twilio_param_t),
+              order == NGX_TWILIO_ORDER_BYTES ? ref_cmp_bytes
+                                              : ref_cmp_utf16);
+        c1 = ngx_twilio_form_canonical(params, n, ref);
+
+        /* from body order, and again from a sorted order */
+
+        ngx_twilio_form_parse(body, len, params, dec);
+
+        if (ngx_twilio_form_sort(params, n, order, heap_alloc, NULL) != 0) {
+            rc = 0;
+            break;
+        }
+
+        c2 = ngx_twilio_form_canonical(params, n, out);
+
+        if (c1 != c2 || memcmp(ref, out, c1) != 0) {
+            rc = 0;
+            break;
+        }
+
+        ngx_twilio_form_sort(params, n, !order, heap_alloc, NULL);
+        ngx_twilio_form_sort(params, n, order, heap_alloc, NULL);
+        c2 = ngx_twilio_form_canonical(params, n, out);
+
+        if (c1 != c2 || memcmp(ref, out, c1) != 0) {
+            rc = 0;
+            break;
+        }
+    }
+
+    free(params);
+    free(ref);
+    free(out);
+    free(dec);
+    free(body);
+
+    return rc;
+}
+
+
+/* a validation with a cap on the number of parameters */
+
+static const char *
+validate_capped(const char *url, const char *body, size_t max_params,
+    const char *sig)
+{
+    ngx_twilio_key_t      key;
+    ngx_twilio_result_t   res;
+    ngx_twilio_request_t  req;
+
+    memset(&key, 0, sizeof(key));
+    key.mac = ngx_twilio_mac_create(NGX_TWILIO_HMAC_SHA1, (u_char *) "tok",
+                                    3);
+
+    memset(&req, 0, sizeof(req));
+    req.url.data = (u_char *) url;
+    req.url.len = strlen(url);
+    req.body.data = (u_char *) body;
+    req.body.len = strlen(body);
+    req.signature.data = (u_char *) sig;
+    req.signature.len = strlen(sig);
+    req.form = 1;
+    req.alg = NGX_TWILIO_HMAC_SHA1;
+    req.max_params = max_params;
+
+    ngx_twilio_validate(&req, &key, 1, counting_alloc, NULL, &res);
+    ngx_twilio_mac_free(key.mac);
+
+    return ngx_twilio_reason_names[res.reason];
+}
+
+
 int
 main(void)
 {
@@ -768,6 +1075,51 @@ main(void)
     ok(!ngx_twilio_form_param(NULL, 0, "AccountSid", &raw),
        "no parameter in an empty (NULL) body");
 
+    /* HMACs: known values, and a key schedule reused across messages */
+
+    {
+        int                i;
+        size_t             len;
+        u_char             b64[NGX_TWILIO_SIG_MAX];
+        ngx_twilio_mac_t  *mac;
+        ngx_twilio_str_t   parts[2];
+
+        parts[0].data = (u_char *) "The quick brown fox ";
+        parts[0].len = 20;
+        parts[1].data = (u_char *) "jumps over the lazy dog";
+        parts[1].len = 23;
+
+        mac = ngx_twilio_mac_create(NGX_TWILIO_HMAC_SHA1, (u_char *) "key",
+                                    3);
+
+        for (i = 0; i < 2; i++) {
+            ok(mac != NULL && ngx_twilio_mac_sign(mac, parts, 2, b64, &len)
+                              == 0
+               && len == 28
+               && memcmp(b64, "3nybhbi3iqa8ino29wqQcBydtNk=", 28) == 0,
+               "HMAC-SHA1 of two parts, use %d", i + 1);
+        }
+
+        ngx_twilio_mac_free(mac);
+
+        mac = ngx_twilio_mac_create(NGX_TWILIO_HMAC_SHA256, (u_char *) "key",
+                                    3);
+
+        for (i = 0; i < 2; i++) {
+            ok(mac != NULL && ngx_twilio_mac_sign(mac, parts, 2, b64, &len)
+                              == 0
+               && len == 44
+               && memcmp(b64, "97yD9DBThCSxMpjmqm+xQ+9NWaFJRhdZl0edvC0aPNg=",
+                         44) == 0,
+               "HMAC-SHA256 of two parts, use %d", i + 1);
+        }
+
+        ngx_twilio_mac_free(mac);
+
+        ok(ngx_twilio_mac_create(NGX_TWILIO_HMAC_SHA1, (u_char *) "k", 0)
+           == NULL, "an empty key is refused");
+    }
+
     /* signature header syntax */
 
     ok(ngx_twilio_signature_wellformed((u_char *) "GvWf1cFY/Q7PnoempGyD5oXAezc=",
@@ -843,6 +1195,48 @@ main(void)
        "the last of NGX_TWILIO_MAX_KEYS tokens validates");
     ok(strcmp(validate_n(NGX_TWILIO_MAX_KEYS + 1), "unknown_account") == 0,
        "one more token: rejected before any MAC");
+
+    /* the cap on the number of parameters, checked before allocating */
+
+    sig = sign("tok", "https://h/p", "a1b2c3");
+    alloc_calls = 0;
+    ok(strcmp(validate_capped("https://h/p", "a=1&b=2&c=3&d=4", 3, sig),
+              "too_many_params") == 0 && alloc_calls == 0,
+       "4 parameters over a cap of 3: too_many_params, nothing allocated");
+    ok(strcmp(validate_capped("https://h/p", "c=3&&a=1&b=2&", 3, sig), "ok")
+       == 0, "3 parameters (and empty segments) at a cap of 3: ok");
+    ok(strcmp(validate_capped("https://h/p", "c=3&a=1&b=2", 0, sig), "ok")
+       == 0, "a cap of 0: no cap");
+    ok(strcmp(validate_capped("https://h/p", "a=1&a=1&b=2&c=3", 3,
+                              "GvWf1cFY/Q7PnoempGyD5oXAezc="),
+              "too_many_params") == 0,
+       "repeated parameters count each time");
+    ok(strcmp(validate_capped("https://h/p", "a=1&a=1&b=2&c=3", 3, ""),
+              "no_signature") == 0,
+       "no signature is rejected before the body is counted");
+
+    /* the sorts against the reference comparisons, on hostile forms */
+
+    {
+        size_t  sizes[] = { 2, 5, 31, 32, 33, 64, 65, 100, 257, 1000, 3000 };
+
+        for (i = 0; i < 11; i++) {
+            if (!sort_matches_reference(i * 7919, sizes[i], i % 2 ? 40 : 3)) {
+                break;
+            }
+        }
+
+        ok(i == 11, "merge sort and UTF-16 units equal the reference "
+           "orders (%d of 11 forms, up to 3000 parameters)", (int) i);
+
+        for (i = 0; i < 300; i++) {
+            if (!sort_matches_reference(i, 1 + i % 40, i % 5)) {
+                break;
+            }
+        }
+
+        ok(i == 300, "and on 300 small forms (%d)", (int) i);
+    }
 
     /* token files */
 

@@ -5,11 +5,14 @@
  * Runs the pure core's ngx_twilio_validate() on one request given on the
  * command line, for tests and benchmarks that need no nginx:
  *
- *   ngx_twilio_validate [-n N] [-f] [-s] [-k [SID:]TOKEN]... URL BODY SIGNATURE
+ *   ngx_twilio_validate [-n N] [-f] [-s] [-p MAX] [-k [SID:]TOKEN]...
+ *       URL BODY SIGNATURE
  *
- * -f: the body is a urlencoded form; -s: keys are HMAC-SHA256 shared keys; BODY "@file" reads a file; -n N
- * repeats the validation N times (for callgrind).  Prints the reason
- * word and exits 0 for "ok", 1 otherwise.
+ * -f: the body is a urlencoded form; -s: keys are HMAC-SHA256 shared keys;
+ * -p: at most MAX form parameters (twilio_guard_max_params; default: no
+ * cap); BODY "@file" reads a file; -n N repeats the validation N times
+ * (for callgrind).  Prints the reason word and exits 0 for "ok", 1
+ * otherwise.
  */
 
 
@@ -80,8 +83,8 @@ main(int argc, char **argv)
 {
     int                   c, form, alg;
     char                 *colon;
-    long                  i, repeat;
-    size_t                nkeys;
+    long                  i, repeat, max_params;
+    size_t                nkeys, size;
     arena_t               arena;
     ngx_twilio_key_t      keys[16];
     ngx_twilio_result_t   res;
@@ -90,9 +93,10 @@ main(int argc, char **argv)
     form = 0;
     alg = NGX_TWILIO_HMAC_SHA1;
     repeat = 1;
+    max_params = 0;
     nkeys = 0;
 
-    while ((c = getopt(argc, argv, "fsn:k:")) != -1) {
+    while ((c = getopt(argc, argv, "fsn:p:k:")) != -1) {
         switch (c) {
 
         case 'f':
@@ -105,6 +109,10 @@ main(int argc, char **argv)
 
         case 'n':
             repeat = atol(optarg);
+            break;
+
+        case 'p':
+            max_params = atol(optarg);
             break;
 
         case 'k':
@@ -140,13 +148,14 @@ main(int argc, char **argv)
 
     if (argc - optind != 3) {
         fprintf(stderr, "usage: ngx_twilio_validate [-n N] [-f] [-s] "
-                "[-k [SID:]TOKEN]... URL BODY SIGNATURE\n");
+                "[-p MAX] [-k [SID:]TOKEN]... URL BODY SIGNATURE\n");
         return 2;
     }
 
     memset(&req, 0, sizeof(req));
     req.form = form;
     req.alg = alg;
+    req.max_params = max_params > 0 ? (size_t) max_params : 0;
 
     if (read_arg(argv[optind], &req.url) != 0
         || read_arg(argv[optind + 1], &req.body) != 0
@@ -155,12 +164,20 @@ main(int argc, char **argv)
         return 2;
     }
 
-    arena.start = malloc(4 * req.body.len + 4 * req.url.len + 65536);
+    /*
+     * the core's bound (util/fuzz/fuzz_validate.c): up to four parameter
+     * entries and a few bytes per body byte, two URLs
+     */
+
+    size = (4 * sizeof(ngx_twilio_param_t) + 8) * req.body.len
+           + 4 * req.url.len + 65536;
+
+    arena.start = malloc(size);
     if (arena.start == NULL) {
         return 2;
     }
 
-    arena.end = arena.start + 4 * req.body.len + 4 * req.url.len + 65536;
+    arena.end = arena.start + size;
 
     res.reason = NGX_TWILIO_ERROR;
 

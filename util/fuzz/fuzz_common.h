@@ -308,7 +308,7 @@ fuzz_utf16_units(const uint8_t *p, size_t len, uint16_t *units)
 
 
 /*
- * A reference x-www-form-urlencoded decoder, written from SIGNATURE.md:
+ * A reference x-www-form-urlencoded decoder, written from docs/signature.md:
  * "+" is a space, "%" and two hex digits a byte, anything else as is.
  */
 

@@ -9,7 +9,7 @@
  *   - each decoded key and value is no longer than its raw bytes (and no
  *     shorter than a third of them), and lies inside the output buffer;
  *   - decoding in place gives the same bytes as decoding elsewhere, and
- *     the same as a reference decoder written from SIGNATURE.md;
+ *     the same as a reference decoder written from docs/signature.md;
  *   - the canonical string is no longer than the body;
  *   - after ORDER_BYTES the parameters are non-decreasing under a plain
  *     memcmp comparison (key, then value);
@@ -36,6 +36,7 @@ typedef struct {
     u_char              *canon;
     size_t               n;
     size_t               canon_len;
+    fuzz_arena_t         arena;        /* the sort's scratch */
 } form_t;
 
 
@@ -58,7 +59,9 @@ form_run(const uint8_t *body, size_t len, int order, form_t *f)
     f->n = ngx_twilio_form_parse(body, len, f->params, f->decoded);
     CHECK(f->n == n);
 
-    ngx_twilio_form_sort(f->params, f->n, order);
+    fuzz_arena_init(&f->arena, 0);
+    CHECK(ngx_twilio_form_sort(f->params, f->n, order, fuzz_alloc, &f->arena)
+          == 0);
 
     f->canon_len = ngx_twilio_form_canonical(f->params, f->n, f->canon);
     CHECK(f->canon_len <= len);
@@ -68,6 +71,7 @@ form_run(const uint8_t *body, size_t len, int order, form_t *f)
 static void
 form_free(form_t *f)
 {
+    fuzz_arena_free(&f->arena);
     free(f->params);
     free(f->decoded);
     free(f->canon);
@@ -281,6 +285,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                              * sizeof(ngx_twilio_param_t));
     unsorted.decoded = malloc(size ? size : 1);
     unsorted.canon = NULL;
+    fuzz_arena_init(&unsorted.arena, 0);
     if (unsorted.params == NULL || unsorted.decoded == NULL) {
         abort();
     }
@@ -348,7 +353,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(memcmp(re, fb.canon, fb.canon_len) == 0);
 
         /* UTF-16 again from the bytewise order: the same string */
-        ngx_twilio_form_sort(fu.params, fu.n, NGX_TWILIO_ORDER_UTF16);
+        CHECK(ngx_twilio_form_sort(fu.params, fu.n, NGX_TWILIO_ORDER_UTF16,
+                                   fuzz_alloc, &fu.arena)
+              == 0);
         CHECK(ngx_twilio_form_canonical(fu.params, fu.n, re) == fu.canon_len);
         CHECK(memcmp(re, fu.canon, fu.canon_len) == 0);
         free(re);

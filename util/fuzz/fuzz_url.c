@@ -10,7 +10,8 @@
  *   - everything outside the authority (scheme, "://", path, query,
  *     fragment) is byte-identical; inside it only a ":port" suffix is
  *     removed, or ":443" (https) / ":80" (http) appended after the host;
- *     the URL is checked against an independent reading of SIGNATURE.md;
+ *     the URL is checked against an independent reading of
+ *     docs/signature.md;
  *   - toggling twice gives the original back when it had no port, or
  *     exactly the default one (":443" for https, ":80" for http);
  *   - an empty host ("http://:80/x", "https://u@:1/") has no port

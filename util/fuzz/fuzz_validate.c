@@ -257,6 +257,7 @@ canonical(const uint8_t *body, size_t len, int order, size_t *out_len,
 {
     size_t               n;
     u_char              *dec, *out;
+    fuzz_arena_t         arena;
     ngx_twilio_param_t  *params;
 
     n = ngx_twilio_form_count(body, len);
@@ -268,10 +269,12 @@ canonical(const uint8_t *body, size_t len, int order, size_t *out_len,
     }
 
     n = ngx_twilio_form_parse(body, len, params, dec);
-    ngx_twilio_form_sort(params, n, order);
+    fuzz_arena_init(&arena, 0);
+    CHECK(ngx_twilio_form_sort(params, n, order, fuzz_alloc, &arena) == 0);
     *out_len = ngx_twilio_form_canonical(params, n, out);
     *trap = ngx_twilio_form_has_order_trap(params, n);
 
+    fuzz_arena_free(&arena);
     free(params);
     free(dec);
 
@@ -286,6 +289,8 @@ run(const buf_t *url, const uint8_t *body, size_t body_len, const u_char *sig,
 {
     fuzz_arena_t          arena;
     ngx_twilio_request_t  req;
+
+    memset(&req, 0, sizeof(ngx_twilio_request_t));
 
     req.url.data = url->data;
     req.url.len = url->len;
@@ -308,9 +313,13 @@ run(const buf_t *url, const uint8_t *body, size_t body_len, const u_char *sig,
             fail_at);
 #endif
 
-    /* params, decoded, cand[1], the claimed SID, the toggled URL */
-    CHECK(arena.total <= (sizeof(ngx_twilio_param_t) + 3) * body_len
-                         + 2 * url->len + NGX_TWILIO_URL_TOGGLE_EXTRA + 1);
+    /*
+     * params, decoded, cand[1], the claimed SID, the toggled URL; the
+     * sorts' scratch: as many params again for the byte order, twice as
+     * many and three bytes per decoded byte for the UTF-16 order
+     */
+    CHECK(arena.total <= (4 * sizeof(ngx_twilio_param_t) + 5) * body_len
+                         + 2 * url->len + NGX_TWILIO_URL_TOGGLE_EXTRA + 2);
 
     if (res->reason == NGX_TWILIO_OK) {
         CHECK(res->key < nkeys);

@@ -1,8 +1,8 @@
 package Twilio::Sign;
 
 # Reference implementation of Twilio's webhook signature (X-Twilio-Signature)
-# as specified in SIGNATURE.md (copy of the contract: t/data/vectors.json holds
-# the cases).  Pure Perl, core modules only.  Used by the test suite and by
+# as docs/signature.md describes it (t/data/vectors.json holds the cases).
+# Pure Perl, core modules only.  Used by the test suite and by
 # util/twilio-sign.
 #
 # All strings are treated as bytes.  A string that carries Perl's UTF-8 flag
