@@ -51,7 +51,8 @@ static char *ngx_http_twilio_guard_shared_key(ngx_conf_t *cf,
 static char *ngx_http_twilio_guard_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_twilio_guard_secret_path(ngx_conf_t *cf,
-    ngx_str_t *name, const char *what, ngx_file_info_t *target);
+    ngx_str_t *name, const char *what, ngx_file_info_t *target,
+    u_char *real);
 static ngx_int_t ngx_http_twilio_guard_secret_component(ngx_conf_t *cf,
     ngx_str_t *name, const char *what, u_char *path, ngx_file_info_t *fi);
 static char *ngx_http_twilio_guard_reject_status(ngx_conf_t *cf,
@@ -282,6 +283,11 @@ ngx_http_twilio_guard_shared_key(ngx_conf_t *cf, ngx_command_t *cmd,
  * twilio_guard_auth_token_file (cmd->offset 0) and
  * twilio_guard_shared_key_file (1).  The file is read when the
  * configuration is loaded, so a reload picks up a rotated token.
+ *
+ * Its path is walked and checked first, without opening anything; then
+ * the regular file the walk ended at is opened without following a link
+ * and without blocking (a FIFO or a device there would hang "nginx -t",
+ * start and reload), and must be the very file the walk checked.
  */
 
 static char *
@@ -303,6 +309,7 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_array_t                       *list;
     ngx_file_info_t                    fi, target;
     ngx_http_twilio_guard_file_ctx_t   fctx;
+    u_char                             real[NGX_MAX_PATH + 1];
 
     value = cf->args->elts;
     name = value[1];
@@ -312,10 +319,18 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (ngx_http_twilio_guard_secret_path(cf, &name, what, &target, real)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(real, NGX_FILE_RDONLY|NGX_FILE_NONBLOCK|O_NOFOLLOW
+                             |O_NOCTTY,
+                       NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", &name);
+                           ngx_open_file_n " \"%s\" failed", real);
         return NGX_CONF_ERROR;
     }
 
@@ -340,13 +355,7 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
         goto failed;
     }
 
-    /* the path was checked after opening: it must lead to what was read */
-
-    if (ngx_http_twilio_guard_secret_path(cf, &name, what, &target)
-        != NGX_OK)
-    {
-        goto failed;
-    }
+    /* what is read must be what the path check approved */
 
     if (target.st_dev != fi.st_dev || target.st_ino != fi.st_ino) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -453,12 +462,14 @@ failed:
  * the user nginx's master runs as; no directory may be writable by group
  * or others unless it is sticky and owned by root, like /tmp (there only
  * an entry's owner may rename or remove it, and the next component's
- * owner is checked).  Returns the file's information in target.
+ * owner is checked).  The path must end at a regular file: its
+ * information is returned in target, and its path without symbolic links
+ * in real (NGX_MAX_PATH + 1 bytes).
  */
 
 static ngx_int_t
 ngx_http_twilio_guard_secret_path(ngx_conf_t *cf, ngx_str_t *name,
-    const char *what, ngx_file_info_t *target)
+    const char *what, ngx_file_info_t *target, u_char *real)
 {
     u_char           *c, *end, *slash;
     size_t            plen, rlen, clen, tail;
@@ -628,7 +639,12 @@ ngx_http_twilio_guard_secret_path(ngx_conf_t *cf, ngx_str_t *name,
             return NGX_ERROR;
         }
 
+        if (!ngx_is_file(&fi)) {
+            break;
+        }
+
         *target = fi;
+        ngx_memcpy(real, path, plen + 1);
 
         return NGX_OK;
     }

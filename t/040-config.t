@@ -120,7 +120,7 @@ qr/token file "\S+tokens" has mode 0644, so others may read or change it: secret
     }
 --- must_die
 --- error_log eval
-qr/open\(\) "\S+no-such-file" failed \(2: No such file or directory\) in \S+nginx\.conf:\d+/
+qr/lstat\(\) "\S+no-such-file" failed \(2: No such file or directory\) in \S+nginx\.conf:\d+/
 
 
 
