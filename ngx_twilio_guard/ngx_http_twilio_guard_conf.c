@@ -31,6 +31,14 @@ typedef struct {
 } ngx_http_twilio_guard_where_t;
 
 
+/* an IPv4 range, first and last address in host order */
+
+typedef struct {
+    uint32_t                            start;
+    uint32_t                            end;
+} ngx_http_twilio_guard_range_t;
+
+
 /*
  * The one rule for secret files, said the same way in every message, the
  * README and docs/directives.md.
@@ -61,6 +69,12 @@ static char *ngx_http_twilio_guard_trusted_proxy(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_twilio_guard_rule(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_twilio_guard_ipv4_range(ngx_cidr_t *cidr,
+    ngx_http_twilio_guard_range_t *range);
+static ngx_int_t ngx_http_twilio_guard_ipv4_everyone(ngx_conf_t *cf,
+    ngx_array_t *cidrs);
+static int ngx_libc_cdecl ngx_http_twilio_guard_range_cmp(const void *one,
+    const void *two);
 static ngx_int_t ngx_http_twilio_guard_cidr(ngx_conf_t *cf,
     ngx_command_t *cmd, ngx_str_t *value, ngx_array_t *cidrs);
 static ngx_int_t ngx_http_twilio_guard_add_token(ngx_conf_t *cf,
@@ -1127,17 +1141,28 @@ ngx_http_twilio_guard_reject_status(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * A trusted proxy may say the request came over HTTPS and which host it
+ * was for: "all", and any list that trusts every address of a family, is
+ * refused.  IPv4 ranges count as the client matcher sees them, an
+ * IPv4-mapped range of 96 bits or more as the IPv4 range it carries
+ * (::ffff:0.0.0.0/96 is 0.0.0.0/0), and ranges of one level together
+ * (0.0.0.0/1 and 128.0.0.0/1).
+ */
+
 static char *
 ngx_http_twilio_guard_trusted_proxy(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_twilio_guard_loc_conf_t *lcf = conf;
 
-    ngx_str_t   *value;
-    ngx_uint_t   everyone;
-    ngx_cidr_t  *cidr;
+    ngx_int_t                       rc;
+    ngx_str_t                      *value;
+    ngx_cidr_t                     *cidr;
+    ngx_array_t                     one;
+    ngx_http_twilio_guard_range_t   range;
 #if (NGX_HAVE_INET6)
-    ngx_uint_t   i;
+    ngx_uint_t                      i;
 #endif
 
     value = cf->args->elts;
@@ -1165,39 +1190,187 @@ ngx_http_twilio_guard_trusted_proxy(ngx_conf_t *cf, ngx_command_t *cmd,
     cidr = lcf->trusted->elts;
     cidr = &cidr[lcf->trusted->nelts - 1];
 
-    switch (cidr->family) {
-
 #if (NGX_HAVE_INET6)
-    case AF_INET6:
+
+    if (cidr->family == AF_INET6
+        && !ngx_http_twilio_guard_ipv4_range(cidr, &range))
+    {
         for (i = 0; i < 16; i++) {
             if (cidr->u.in6.mask.s6_addr[i]) {
                 break;
             }
         }
 
-        everyone = (i == 16);
-        break;
-#endif
+        if (i == 16) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V %V\" trusts every IPv6 address, like "
+                               "\"all\": any client could claim HTTPS and "
+                               "choose the host that is signed; list the "
+                               "addresses of your proxies",
+                               &cmd->name, &value[1]);
+            return NGX_CONF_ERROR;
+        }
 
-    case AF_INET:
-        everyone = (cidr->u.in.mask == 0);
-        break;
-
-    default: /* AF_UNIX */
-        everyone = 0;
+        return NGX_CONF_OK;
     }
 
-    if (everyone) {
+#endif
+
+    if (!ngx_http_twilio_guard_ipv4_range(cidr, &range)) {
+        return NGX_CONF_OK;
+    }
+
+    one.elts = cidr;
+    one.nelts = 1;
+
+    rc = ngx_http_twilio_guard_ipv4_everyone(cf, &one);
+
+    if (rc == NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V %V\" trusts every %s address, like \"all\": "
-                           "any client could claim HTTPS and choose the "
-                           "host that is signed; list the addresses of your "
-                           "proxies", &cmd->name, &value[1],
-                           cidr->family == AF_INET ? "IPv4" : "IPv6");
+                           "\"%V %V\" trusts every IPv4 address%s, like "
+                           "\"all\": any client could claim HTTPS and choose "
+                           "the host that is signed; list the addresses of "
+                           "your proxies", &cmd->name, &value[1],
+                           cidr->family == AF_INET
+                           ? "" : " (an IPv4-mapped range is matched as the "
+                                  "IPv4 range it carries)");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_twilio_guard_ipv4_everyone(cf, lcf->trusted);
+    }
+
+    if (rc == NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V %V\" and the \"%V\" ranges before it "
+                           "together trust every IPv4 address, like \"all\": "
+                           "any client could claim HTTPS and choose the host "
+                           "that is signed; list the addresses of your "
+                           "proxies", &cmd->name, &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc == NGX_ERROR) {
         return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The IPv4 range a cidr matches: an IPv4 one, or an IPv4-mapped IPv6 one
+ * of 96 bits or more (see ngx_http_twilio_guard_cidr_match()).
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_ipv4_range(ngx_cidr_t *cidr,
+    ngx_http_twilio_guard_range_t *range)
+{
+    in_addr_t   addr, mask;
+#if (NGX_HAVE_INET6)
+    u_char     *a, *m;
+    ngx_uint_t  i;
+#endif
+
+    switch (cidr->family) {
+
+    case AF_INET:
+        addr = cidr->u.in.addr;
+        mask = cidr->u.in.mask;
+        break;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        a = cidr->u.in6.addr.s6_addr;
+        m = cidr->u.in6.mask.s6_addr;
+
+        if (!IN6_IS_ADDR_V4MAPPED(&cidr->u.in6.addr)) {
+            return 0;
+        }
+
+        for (i = 0; i < 12; i++) {
+            if (m[i] != 0xff) {
+                return 0;
+            }
+        }
+
+        ngx_memcpy(&addr, &a[12], sizeof(in_addr_t));
+        ngx_memcpy(&mask, &m[12], sizeof(in_addr_t));
+        break;
+#endif
+
+    default: /* AF_UNIX */
+        return 0;
+    }
+
+    range->start = ntohl(addr);
+    range->end = range->start | ~ntohl(mask);
+
+    return 1;
+}
+
+
+/*
+ * Whether the IPv4 ranges of cidrs together hold every IPv4 address:
+ * NGX_OK if they do, NGX_DECLINED if not.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_ipv4_everyone(ngx_conf_t *cf, ngx_array_t *cidrs)
+{
+    uint64_t                        next;
+    ngx_uint_t                      i, n;
+    ngx_cidr_t                     *cidr;
+    ngx_http_twilio_guard_range_t  *ranges;
+
+    ranges = ngx_palloc(cf->temp_pool,
+                        cidrs->nelts * sizeof(ngx_http_twilio_guard_range_t));
+    if (ranges == NULL) {
+        return NGX_ERROR;
+    }
+
+    cidr = cidrs->elts;
+    n = 0;
+
+    for (i = 0; i < cidrs->nelts; i++) {
+        n += ngx_http_twilio_guard_ipv4_range(&cidr[i], &ranges[n]);
+    }
+
+    ngx_qsort(ranges, n, sizeof(ngx_http_twilio_guard_range_t),
+              ngx_http_twilio_guard_range_cmp);
+
+    /* next: the first address no range seen so far holds */
+
+    next = 0;
+
+    for (i = 0; i < n; i++) {
+
+        if (ranges[i].start > next) {
+            return NGX_DECLINED;
+        }
+
+        if ((uint64_t) ranges[i].end + 1 > next) {
+            next = (uint64_t) ranges[i].end + 1;
+        }
+    }
+
+    return next == (uint64_t) 1 << 32 ? NGX_OK : NGX_DECLINED;
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_twilio_guard_range_cmp(const void *one, const void *two)
+{
+    const ngx_http_twilio_guard_range_t  *a = one;
+    const ngx_http_twilio_guard_range_t  *b = two;
+
+    if (a->start != b->start) {
+        return a->start < b->start ? -1 : 1;
+    }
+
+    return 0;
 }
 
 

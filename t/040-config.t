@@ -328,6 +328,50 @@ qr/\[emerg\] .*"twilio_guard_trusted_proxy ::\/0" trusts every IPv6 address, lik
 
 
 
+=== TEST 21a: ... and so is ::ffff:0:0/96, matched as the IPv4 range it carries
+--- config
+    location /sms {
+        twilio_guard_trusted_proxy ::ffff:0:0/96;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"twilio_guard_trusted_proxy ::ffff:0:0\/96" trusts every IPv4 address \(an IPv4-mapped range is matched as the IPv4 range it carries\), like "all"/
+
+
+
+=== TEST 21b: ... and so are ranges that together hold every IPv4 address, mapped or not
+--- config
+    location /sms {
+        twilio_guard_trusted_proxy 10.0.0.0/8;
+        twilio_guard_trusted_proxy 0.0.0.0/1;
+        twilio_guard_trusted_proxy 192.0.0.0/2;
+        twilio_guard_trusted_proxy ::ffff:128.0.0.0/98;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"twilio_guard_trusted_proxy ::ffff:128.0.0.0\/98" and the "twilio_guard_trusted_proxy" ranges before it together trust every IPv4 address, like "all"/
+
+
+
+=== TEST 21c: ... while ranges with a gap, and IPv4-mapped ranges shorter than 96 bits, are accepted
+--- config
+    location /sms {
+        twilio_guard_trusted_proxy 0.0.0.0/1;
+        twilio_guard_trusted_proxy 192.0.0.0/2;
+        twilio_guard_trusted_proxy ::ffff:128.0.0.0/99;
+        twilio_guard_trusted_proxy ::ffff:0:0/95;
+        twilio_guard_trusted_proxy unix:;
+        return 200 "started\n";
+    }
+--- request
+GET /sms
+--- response_body
+started
+--- no_error_log
+[emerg]
+
+
+
 === TEST 22: "ACCOUNT_SID:TOKEN" in a token file is refused, without the token in the message
 --- config
     location /sms {

@@ -474,7 +474,6 @@ X-Result: json_malformed
 The module matches an IPv4-mapped range of 96 bits or more as the IPv4
 range it carries, so this is 0.0.0.0/0, which is refused when written so.
 Any IPv4 client could then claim HTTPS and choose the signed host.
---- skip_eval: 2: !$ENV{TEST_NGINX_ATTACK_FINDINGS}
 --- config
     location /sms {
         twilio_guard on;
