@@ -84,13 +84,15 @@ static ngx_int_t ngx_http_twilio_guard_check_token(ngx_conf_t *cf,
     ngx_str_t *token, ngx_http_twilio_guard_where_t *where);
 static ngx_int_t ngx_http_twilio_guard_add_shared_key(ngx_conf_t *cf,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *id, ngx_str_t *secret,
-    ngx_http_twilio_guard_where_t *where);
+    ngx_str_t *account_sid, ngx_http_twilio_guard_where_t *where);
 static void ngx_http_twilio_guard_where_error(ngx_conf_t *cf,
     ngx_uint_t level, ngx_http_twilio_guard_where_t *where, const char *fmt,
     ...);
 static void ngx_http_twilio_guard_keys_here(ngx_conf_t *cf,
     ngx_http_twilio_guard_loc_conf_t *lcf);
 static ngx_int_t ngx_http_twilio_guard_count_keys(ngx_conf_t *cf,
+    ngx_http_twilio_guard_loc_conf_t *conf);
+static ngx_int_t ngx_http_twilio_guard_unbound_shared(ngx_conf_t *cf,
     ngx_http_twilio_guard_loc_conf_t *conf);
 static int ngx_libc_cdecl ngx_http_twilio_guard_sid_cmp(const void *one,
     const void *two);
@@ -100,8 +102,11 @@ static char *ngx_http_twilio_guard_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_twilio_mac_t *ngx_http_twilio_guard_mac(ngx_conf_t *cf,
     ngx_int_t alg, ngx_str_t *secret);
-static int ngx_http_twilio_guard_file_entry(void *data,
+static int ngx_http_twilio_guard_token_entry(void *data,
     ngx_twilio_str_t *first, ngx_twilio_str_t *second, size_t line);
+static int ngx_http_twilio_guard_file_entry(void *data,
+    ngx_twilio_str_t *first, ngx_twilio_str_t *second,
+    ngx_twilio_str_t *account_sid, size_t line);
 static void ngx_http_twilio_guard_mac_cleanup(void *data);
 
 
@@ -142,7 +147,7 @@ ngx_command_t  ngx_http_twilio_guard_commands[] = {
       NULL },
 
     { ngx_string("twilio_guard_shared_key"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE23,
       ngx_http_twilio_guard_shared_key,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -282,7 +287,19 @@ ngx_http_twilio_guard_shared_key(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    if (cf->args->nelts == 4
+        && !ngx_twilio_account_sid_valid(value[3].data, value[3].len))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid account SID \"%V\" in \"%V\": the "
+                           "account SID must be \"AC\" and 32 hex digits",
+                           &value[3], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_http_twilio_guard_add_shared_key(cf, conf, &value[1], &value[2],
+                                             cf->args->nelts == 4
+                                             ? &value[3] : NULL,
                                              NULL)
         != NGX_OK)
     {
@@ -424,7 +441,8 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
                                           &fctx, &line, &err);
 
     } else {
-        rc = ngx_twilio_tokens_parse(buf, n, ngx_http_twilio_guard_file_entry,
+        rc = ngx_twilio_tokens_parse(buf, n,
+                                     ngx_http_twilio_guard_token_entry,
                                      &fctx, &line, &err);
     }
 
@@ -728,26 +746,36 @@ ngx_http_twilio_guard_secret_component(ngx_conf_t *cf, ngx_str_t *name,
 }
 
 
+static int
+ngx_http_twilio_guard_token_entry(void *data, ngx_twilio_str_t *first,
+    ngx_twilio_str_t *second, size_t line)
+{
+    return ngx_http_twilio_guard_file_entry(data, first, second, NULL, line);
+}
+
+
 /*
  * One entry of a secret file: (account SID or empty, token), or with
- * fctx->shared (key id, secret).  Errors are logged here, so the parser
- * adds nothing.
+ * fctx->shared (key id, secret, account SID or empty).  Errors are logged
+ * here, so the parser adds nothing.
  */
 
 static int
 ngx_http_twilio_guard_file_entry(void *data, ngx_twilio_str_t *first,
-    ngx_twilio_str_t *second, size_t line)
+    ngx_twilio_str_t *second, ngx_twilio_str_t *account_sid, size_t line)
 {
     ngx_http_twilio_guard_file_ctx_t *fctx = data;
 
     ngx_int_t                          rc;
-    ngx_str_t                          one, two;
+    ngx_str_t                          one, two, sid;
     ngx_http_twilio_guard_where_t      where;
 
     one.data = first->data;
     one.len = first->len;
     two.data = second->data;
     two.len = second->len;
+    sid.data = account_sid ? account_sid->data : NULL;
+    sid.len = account_sid ? account_sid->len : 0;
 
     where.what = fctx->shared ? "shared key file" : "token file";
     where.file = fctx->name;
@@ -755,7 +783,7 @@ ngx_http_twilio_guard_file_entry(void *data, ngx_twilio_str_t *first,
 
     if (fctx->shared) {
         rc = ngx_http_twilio_guard_add_shared_key(fctx->cf, fctx->lcf, &one,
-                                                  &two, &where);
+                                                  &two, &sid, &where);
 
     } else {
         rc = ngx_http_twilio_guard_add_token(fctx->cf, fctx->lcf, &one, &two,
@@ -917,10 +945,15 @@ ngx_http_twilio_guard_add_token(ngx_conf_t *cf,
 }
 
 
+/*
+ * A shared key bound to an account (account_sid not empty) signs only
+ * for that account, like a bound auth token.
+ */
+
 static ngx_int_t
 ngx_http_twilio_guard_add_shared_key(ngx_conf_t *cf,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *id, ngx_str_t *secret,
-    ngx_http_twilio_guard_where_t *where)
+    ngx_str_t *account_sid, ngx_http_twilio_guard_where_t *where)
 {
     ngx_uint_t                           i;
     ngx_http_twilio_guard_shared_key_t  *sk;
@@ -962,6 +995,15 @@ ngx_http_twilio_guard_add_shared_key(ngx_conf_t *cf,
     }
 
     sk->id.len = id->len;
+
+    if (account_sid && account_sid->len) {
+        sk->key.account_sid.data = ngx_pstrdup(cf->pool, account_sid);
+        if (sk->key.account_sid.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        sk->key.account_sid.len = account_sid->len;
+    }
 
     sk->key.mac = ngx_http_twilio_guard_mac(cf, NGX_TWILIO_HMAC_SHA256, secret);
     if (sk->key.mac == NULL) {
@@ -1027,7 +1069,9 @@ ngx_http_twilio_guard_mac_cleanup(void *data)
 /*
  * twilio_guard_url: a URL with a scheme, refused without one; built from
  * the raw request line and Host header, with a warning for the variables
- * nginx decodes or normalises ($uri, $document_uri, $host).
+ * nginx decodes or normalises ($uri, $document_uri, $host), and for a URL
+ * that does not end with $request_uri: the path and query the request
+ * came with are then not signed.
  */
 
 static char *
@@ -1104,6 +1148,23 @@ ngx_http_twilio_guard_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "\"%V\" uses $%*s, which nginx %s, while Twilio "
                            "signs the URL exactly as it called it: use %s",
                            &cmd->name, len, name, what, instead);
+    }
+
+    len = value[1].len;
+    p = value[1].data;
+
+    if (!(len >= 12 && ngx_strncmp(p + len - 12, "$request_uri", 12) == 0)
+        && !(len >= 14
+             && ngx_strncmp(p + len - 14, "${request_uri}", 14) == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"%V\" \"%V\" does not end with $request_uri, "
+                           "so the path and query of a request are not "
+                           "signed: one signature captured here is valid "
+                           "for every path and query this location serves; "
+                           "end the URL with $request_uri, e.g. \"https://"
+                           "hooks.example.com$request_uri\"",
+                           &cmd->name, &value[1]);
     }
 
     return NGX_CONF_OK;
@@ -1585,7 +1646,9 @@ ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_twilio_guard_count_keys(cf, conf) != NGX_OK) {
+    if (ngx_http_twilio_guard_count_keys(cf, conf) != NGX_OK
+        || ngx_http_twilio_guard_unbound_shared(cf, conf) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -1694,6 +1757,61 @@ ngx_http_twilio_guard_count_keys(ngx_conf_t *cf,
 }
 
 
+/*
+ * Where keys are bound to accounts (a key per tenant), a shared key bound
+ * to none would sign a request claiming any account: its holder could
+ * act as any tenant.  Refused; the fix is to bind it.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_unbound_shared(ngx_conf_t *cf,
+    ngx_http_twilio_guard_loc_conf_t *conf)
+{
+    ngx_uint_t                           i, bound;
+    ngx_twilio_key_t                    *key;
+    ngx_http_twilio_guard_shared_key_t  *sk, *unbound;
+
+    if (conf->shared_keys == NULL) {
+        return NGX_OK;
+    }
+
+    bound = 0;
+    unbound = NULL;
+
+    key = conf->keys ? conf->keys->elts : NULL;
+
+    for (i = 0; key && i < conf->keys->nelts; i++) {
+        bound += (key[i].account_sid.len != 0);
+    }
+
+    sk = conf->shared_keys->elts;
+
+    for (i = 0; i < conf->shared_keys->nelts; i++) {
+
+        if (sk[i].key.account_sid.len) {
+            bound++;
+
+        } else if (unbound == NULL) {
+            unbound = &sk[i];
+        }
+    }
+
+    if (bound == 0 || unbound == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "shared key \"%V\" from %V:%ui, which applies in %V:%ui "
+                  "next to keys bound to accounts, is bound to no account: "
+                  "whoever holds it could sign a request claiming any "
+                  "account; bind it to its account (\"KEY_ID SECRET "
+                  "ACCOUNT_SID\")", &unbound->id, &conf->keys_file,
+                  conf->keys_line, &conf->enable_file, conf->enable_line);
+
+    return NGX_ERROR;
+}
+
+
 static int ngx_libc_cdecl
 ngx_http_twilio_guard_sid_cmp(const void *one, const void *two)
 {
@@ -1717,9 +1835,32 @@ static void
 ngx_http_twilio_guard_check_location(ngx_conf_t *cf,
     ngx_http_twilio_guard_loc_conf_t *conf)
 {
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_uint_t                     i;
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_twilio_guard_rule_t  *rule;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (conf->rules) {
+        rule = conf->rules->elts;
+
+        for (i = 0; i < conf->rules->nelts; i++) {
+            if (rule[i].deny) {
+                break;
+            }
+        }
+
+        if (i == conf->rules->nelts) {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "location \"%V\" guarded in %V:%ui has "
+                          "\"twilio_guard_allow\" rules and no "
+                          "\"twilio_guard_deny\": like nginx's \"allow\", "
+                          "they let every other address through too; add "
+                          "\"twilio_guard_deny all;\" after them",
+                          &clcf->name, &conf->enable_file,
+                          conf->enable_line);
+        }
+    }
 
     if (clcf->client_max_body_size
         && conf->max_body > (size_t) clcf->client_max_body_size
