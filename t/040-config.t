@@ -349,7 +349,7 @@ qr/\[emerg\] .*shared key "K2" from \S+nginx\.conf:\d+, which applies in \S+ngin
 
 
 
-=== TEST 19e: ... as next to bound auth tokens, while bound shared keys and unbound tokens are fine
+=== TEST 19e: ... also next to bound auth tokens
 --- config
     location /bad {
         twilio_guard on;
