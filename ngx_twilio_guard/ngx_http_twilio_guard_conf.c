@@ -390,7 +390,7 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (target.st_dev != fi.st_dev || target.st_ino != fi.st_ino) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%s file \"%V\" was replaced while it was read",
+                           "%s file \"%V\" was replaced while it was checked",
                            what, &name);
         goto failed;
     }

@@ -64,27 +64,32 @@ _EOF_
 # Test::More check, as Test::Nginx has no section for a configuration test
 # that hangs.
 sub fifo_check {
+    my ($how) = @_;
     my $dir = $ENV{TEST_NGINX_SECRETS_DIR};
     my $fifo = "$dir/t095-fifo";
+    my $link = "$dir/t095-fifo-link";
     my $conf = "$dir/t095-fifo.conf";
-    unlink $fifo;
+    unlink $fifo, $link;
     POSIX::mkfifo($fifo, 0600) or die "mkfifo $fifo: $!\n";
+    symlink "t095-fifo", $link or die "symlink $link: $!\n";
+    my $path = $how eq 'link' ? $link : $fifo;
     my $load = join '', map { "load_module $_;\n" }
                         split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '';
     open my $fh, '>', $conf or die "$conf: $!\n";
     print $fh "${load}error_log stderr;\nevents {}\nhttp {\n"
-            . "    twilio_guard_auth_token_file $fifo;\n}\n";
+            . "    twilio_guard_auth_token_file $path;\n}\n";
     close $fh;
     my $nginx = $ENV{TEST_NGINX_BINARY} // 'nginx';
     my $out = `timeout 3 $nginx -t -p $dir -c $conf 2>&1`;
     my $rc = $? >> 8;
-    unlink $fifo, $conf;
-    Test::More::isnt($rc, 124, "t/095-attack.t FIFO: nginx -t does not hang on a FIFO as secret file");
-    Test::More::like($out, qr/is not a regular file/, "t/095-attack.t FIFO: ... and says it is not a regular file");
+    unlink $fifo, $link, $conf;
+    my $what = $how eq 'link' ? 'a link to a FIFO' : 'a FIFO';
+    Test::More::isnt($rc, 124, "t/095-attack.t FIFO: nginx -t does not hang on $what as secret file");
+    Test::More::like($out, qr/is not a regular file/, "t/095-attack.t FIFO: ... and says $what is not a regular file");
 }
 
 use POSIX ();
-fifo_check();
+fifo_check($_) for qw(fifo link);
 
 no_shuffle();
 run_tests();
