@@ -31,6 +31,14 @@ typedef struct {
 } ngx_http_twilio_guard_where_t;
 
 
+/* an IPv4 range, first and last address in host order */
+
+typedef struct {
+    uint32_t                            start;
+    uint32_t                            end;
+} ngx_http_twilio_guard_range_t;
+
+
 /*
  * The one rule for secret files, said the same way in every message, the
  * README and docs/directives.md.
@@ -51,7 +59,8 @@ static char *ngx_http_twilio_guard_shared_key(ngx_conf_t *cf,
 static char *ngx_http_twilio_guard_secret_file(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_twilio_guard_secret_path(ngx_conf_t *cf,
-    ngx_str_t *name, const char *what, ngx_file_info_t *target);
+    ngx_str_t *name, const char *what, ngx_file_info_t *target,
+    u_char *real);
 static ngx_int_t ngx_http_twilio_guard_secret_component(ngx_conf_t *cf,
     ngx_str_t *name, const char *what, u_char *path, ngx_file_info_t *fi);
 static char *ngx_http_twilio_guard_reject_status(ngx_conf_t *cf,
@@ -60,6 +69,12 @@ static char *ngx_http_twilio_guard_trusted_proxy(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_twilio_guard_rule(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_int_t ngx_http_twilio_guard_ipv4_range(ngx_cidr_t *cidr,
+    ngx_http_twilio_guard_range_t *range);
+static ngx_int_t ngx_http_twilio_guard_ipv4_everyone(ngx_conf_t *cf,
+    ngx_array_t *cidrs);
+static int ngx_libc_cdecl ngx_http_twilio_guard_range_cmp(const void *one,
+    const void *two);
 static ngx_int_t ngx_http_twilio_guard_cidr(ngx_conf_t *cf,
     ngx_command_t *cmd, ngx_str_t *value, ngx_array_t *cidrs);
 static ngx_int_t ngx_http_twilio_guard_add_token(ngx_conf_t *cf,
@@ -69,13 +84,15 @@ static ngx_int_t ngx_http_twilio_guard_check_token(ngx_conf_t *cf,
     ngx_str_t *token, ngx_http_twilio_guard_where_t *where);
 static ngx_int_t ngx_http_twilio_guard_add_shared_key(ngx_conf_t *cf,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *id, ngx_str_t *secret,
-    ngx_http_twilio_guard_where_t *where);
+    ngx_str_t *account_sid, ngx_http_twilio_guard_where_t *where);
 static void ngx_http_twilio_guard_where_error(ngx_conf_t *cf,
     ngx_uint_t level, ngx_http_twilio_guard_where_t *where, const char *fmt,
     ...);
 static void ngx_http_twilio_guard_keys_here(ngx_conf_t *cf,
     ngx_http_twilio_guard_loc_conf_t *lcf);
 static ngx_int_t ngx_http_twilio_guard_count_keys(ngx_conf_t *cf,
+    ngx_http_twilio_guard_loc_conf_t *conf);
+static ngx_int_t ngx_http_twilio_guard_unbound_shared(ngx_conf_t *cf,
     ngx_http_twilio_guard_loc_conf_t *conf);
 static int ngx_libc_cdecl ngx_http_twilio_guard_sid_cmp(const void *one,
     const void *two);
@@ -85,8 +102,11 @@ static char *ngx_http_twilio_guard_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_twilio_mac_t *ngx_http_twilio_guard_mac(ngx_conf_t *cf,
     ngx_int_t alg, ngx_str_t *secret);
-static int ngx_http_twilio_guard_file_entry(void *data,
+static int ngx_http_twilio_guard_token_entry(void *data,
     ngx_twilio_str_t *first, ngx_twilio_str_t *second, size_t line);
+static int ngx_http_twilio_guard_file_entry(void *data,
+    ngx_twilio_str_t *first, ngx_twilio_str_t *second,
+    ngx_twilio_str_t *account_sid, size_t line);
 static void ngx_http_twilio_guard_mac_cleanup(void *data);
 
 
@@ -132,7 +152,7 @@ ngx_command_t  ngx_http_twilio_guard_commands[] = {
       NULL },
 
     { ngx_string("twilio_guard_shared_key"),
-      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE2,
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE23,
       ngx_http_twilio_guard_shared_key,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -279,7 +299,19 @@ ngx_http_twilio_guard_shared_key(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    if (cf->args->nelts == 4
+        && !ngx_twilio_account_sid_valid(value[3].data, value[3].len))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid account SID \"%V\" in \"%V\": the "
+                           "account SID must be \"AC\" and 32 hex digits",
+                           &value[3], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
     if (ngx_http_twilio_guard_add_shared_key(cf, conf, &value[1], &value[2],
+                                             cf->args->nelts == 4
+                                             ? &value[3] : NULL,
                                              NULL)
         != NGX_OK)
     {
@@ -294,6 +326,11 @@ ngx_http_twilio_guard_shared_key(ngx_conf_t *cf, ngx_command_t *cmd,
  * twilio_guard_auth_token_file (cmd->offset 0) and
  * twilio_guard_shared_key_file (1).  The file is read when the
  * configuration is loaded, so a reload picks up a rotated token.
+ *
+ * Its path is walked and checked first, without opening anything; then
+ * the regular file the walk ended at is opened without following a link
+ * and without blocking (a FIFO or a device there would hang "nginx -t",
+ * start and reload), and must be the very file the walk checked.
  */
 
 static char *
@@ -315,6 +352,7 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     ngx_array_t                       *list;
     ngx_file_info_t                    fi, target;
     ngx_http_twilio_guard_file_ctx_t   fctx;
+    u_char                             real[NGX_MAX_PATH + 1];
 
     value = cf->args->elts;
     name = value[1];
@@ -324,10 +362,18 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (ngx_http_twilio_guard_secret_path(cf, &name, what, &target, real)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(real, NGX_FILE_RDONLY|NGX_FILE_NONBLOCK|O_NOFOLLOW
+                             |O_NOCTTY,
+                       NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", &name);
+                           ngx_open_file_n " \"%s\" failed", real);
         return NGX_CONF_ERROR;
     }
 
@@ -352,17 +398,11 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
         goto failed;
     }
 
-    /* the path was checked after opening: it must lead to what was read */
-
-    if (ngx_http_twilio_guard_secret_path(cf, &name, what, &target)
-        != NGX_OK)
-    {
-        goto failed;
-    }
+    /* what is read must be what the path check approved */
 
     if (target.st_dev != fi.st_dev || target.st_ino != fi.st_ino) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "%s file \"%V\" was replaced while it was read",
+                           "%s file \"%V\" was replaced while it was checked",
                            what, &name);
         goto failed;
     }
@@ -413,7 +453,8 @@ ngx_http_twilio_guard_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
                                           &fctx, &line, &err);
 
     } else {
-        rc = ngx_twilio_tokens_parse(buf, n, ngx_http_twilio_guard_file_entry,
+        rc = ngx_twilio_tokens_parse(buf, n,
+                                     ngx_http_twilio_guard_token_entry,
                                      &fctx, &line, &err);
     }
 
@@ -465,12 +506,14 @@ failed:
  * the user nginx's master runs as; no directory may be writable by group
  * or others unless it is sticky and owned by root, like /tmp (there only
  * an entry's owner may rename or remove it, and the next component's
- * owner is checked).  Returns the file's information in target.
+ * owner is checked).  The path must end at a regular file: its
+ * information is returned in target, and its path without symbolic links
+ * in real (NGX_MAX_PATH + 1 bytes).
  */
 
 static ngx_int_t
 ngx_http_twilio_guard_secret_path(ngx_conf_t *cf, ngx_str_t *name,
-    const char *what, ngx_file_info_t *target)
+    const char *what, ngx_file_info_t *target, u_char *real)
 {
     u_char           *c, *end, *slash;
     size_t            plen, rlen, clen, tail;
@@ -640,7 +683,12 @@ ngx_http_twilio_guard_secret_path(ngx_conf_t *cf, ngx_str_t *name,
             return NGX_ERROR;
         }
 
+        if (!ngx_is_file(&fi)) {
+            break;
+        }
+
         *target = fi;
+        ngx_memcpy(real, path, plen + 1);
 
         return NGX_OK;
     }
@@ -710,26 +758,36 @@ ngx_http_twilio_guard_secret_component(ngx_conf_t *cf, ngx_str_t *name,
 }
 
 
+static int
+ngx_http_twilio_guard_token_entry(void *data, ngx_twilio_str_t *first,
+    ngx_twilio_str_t *second, size_t line)
+{
+    return ngx_http_twilio_guard_file_entry(data, first, second, NULL, line);
+}
+
+
 /*
  * One entry of a secret file: (account SID or empty, token), or with
- * fctx->shared (key id, secret).  Errors are logged here, so the parser
- * adds nothing.
+ * fctx->shared (key id, secret, account SID or empty).  Errors are logged
+ * here, so the parser adds nothing.
  */
 
 static int
 ngx_http_twilio_guard_file_entry(void *data, ngx_twilio_str_t *first,
-    ngx_twilio_str_t *second, size_t line)
+    ngx_twilio_str_t *second, ngx_twilio_str_t *account_sid, size_t line)
 {
     ngx_http_twilio_guard_file_ctx_t *fctx = data;
 
     ngx_int_t                          rc;
-    ngx_str_t                          one, two;
+    ngx_str_t                          one, two, sid;
     ngx_http_twilio_guard_where_t      where;
 
     one.data = first->data;
     one.len = first->len;
     two.data = second->data;
     two.len = second->len;
+    sid.data = account_sid ? account_sid->data : NULL;
+    sid.len = account_sid ? account_sid->len : 0;
 
     where.what = fctx->shared ? "shared key file" : "token file";
     where.file = fctx->name;
@@ -737,7 +795,7 @@ ngx_http_twilio_guard_file_entry(void *data, ngx_twilio_str_t *first,
 
     if (fctx->shared) {
         rc = ngx_http_twilio_guard_add_shared_key(fctx->cf, fctx->lcf, &one,
-                                                  &two, &where);
+                                                  &two, &sid, &where);
 
     } else {
         rc = ngx_http_twilio_guard_add_token(fctx->cf, fctx->lcf, &one, &two,
@@ -899,10 +957,15 @@ ngx_http_twilio_guard_add_token(ngx_conf_t *cf,
 }
 
 
+/*
+ * A shared key bound to an account (account_sid not empty) signs only
+ * for that account, like a bound auth token.
+ */
+
 static ngx_int_t
 ngx_http_twilio_guard_add_shared_key(ngx_conf_t *cf,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *id, ngx_str_t *secret,
-    ngx_http_twilio_guard_where_t *where)
+    ngx_str_t *account_sid, ngx_http_twilio_guard_where_t *where)
 {
     ngx_uint_t                           i;
     ngx_http_twilio_guard_shared_key_t  *sk;
@@ -944,6 +1007,15 @@ ngx_http_twilio_guard_add_shared_key(ngx_conf_t *cf,
     }
 
     sk->id.len = id->len;
+
+    if (account_sid && account_sid->len) {
+        sk->key.account_sid.data = ngx_pstrdup(cf->pool, account_sid);
+        if (sk->key.account_sid.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        sk->key.account_sid.len = account_sid->len;
+    }
 
     sk->key.mac = ngx_http_twilio_guard_mac(cf, NGX_TWILIO_HMAC_SHA256, secret);
     if (sk->key.mac == NULL) {
@@ -1009,7 +1081,9 @@ ngx_http_twilio_guard_mac_cleanup(void *data)
 /*
  * twilio_guard_url: a URL with a scheme, refused without one; built from
  * the raw request line and Host header, with a warning for the variables
- * nginx decodes or normalises ($uri, $document_uri, $host).
+ * nginx decodes or normalises ($uri, $document_uri, $host), and for a URL
+ * that does not end with $request_uri: the path and query the request
+ * came with are then not signed.
  */
 
 static char *
@@ -1088,6 +1162,23 @@ ngx_http_twilio_guard_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            &cmd->name, len, name, what, instead);
     }
 
+    len = value[1].len;
+    p = value[1].data;
+
+    if (!(len >= 12 && ngx_strncmp(p + len - 12, "$request_uri", 12) == 0)
+        && !(len >= 14
+             && ngx_strncmp(p + len - 14, "${request_uri}", 14) == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "\"%V\" \"%V\" does not end with $request_uri, "
+                           "so the path and query of a request are not "
+                           "signed: one signature captured here is valid "
+                           "for every path and query this location serves; "
+                           "end the URL with $request_uri, e.g. \"https://"
+                           "hooks.example.com$request_uri\"",
+                           &cmd->name, &value[1]);
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -1123,17 +1214,28 @@ ngx_http_twilio_guard_reject_status(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * A trusted proxy may say the request came over HTTPS and which host it
+ * was for: "all", and any list that trusts every address of a family, is
+ * refused.  IPv4 ranges count as the client matcher sees them, an
+ * IPv4-mapped range of 96 bits or more as the IPv4 range it carries
+ * (::ffff:0.0.0.0/96 is 0.0.0.0/0), and ranges of one level together
+ * (0.0.0.0/1 and 128.0.0.0/1).
+ */
+
 static char *
 ngx_http_twilio_guard_trusted_proxy(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
     ngx_http_twilio_guard_loc_conf_t *lcf = conf;
 
-    ngx_str_t   *value;
-    ngx_uint_t   everyone;
-    ngx_cidr_t  *cidr;
+    ngx_int_t                       rc;
+    ngx_str_t                      *value;
+    ngx_cidr_t                     *cidr;
+    ngx_array_t                     one;
+    ngx_http_twilio_guard_range_t   range;
 #if (NGX_HAVE_INET6)
-    ngx_uint_t   i;
+    ngx_uint_t                      i;
 #endif
 
     value = cf->args->elts;
@@ -1161,39 +1263,187 @@ ngx_http_twilio_guard_trusted_proxy(ngx_conf_t *cf, ngx_command_t *cmd,
     cidr = lcf->trusted->elts;
     cidr = &cidr[lcf->trusted->nelts - 1];
 
-    switch (cidr->family) {
-
 #if (NGX_HAVE_INET6)
-    case AF_INET6:
+
+    if (cidr->family == AF_INET6
+        && !ngx_http_twilio_guard_ipv4_range(cidr, &range))
+    {
         for (i = 0; i < 16; i++) {
             if (cidr->u.in6.mask.s6_addr[i]) {
                 break;
             }
         }
 
-        everyone = (i == 16);
-        break;
-#endif
+        if (i == 16) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"%V %V\" trusts every IPv6 address, like "
+                               "\"all\": any client could claim HTTPS and "
+                               "choose the host that is signed; list the "
+                               "addresses of your proxies",
+                               &cmd->name, &value[1]);
+            return NGX_CONF_ERROR;
+        }
 
-    case AF_INET:
-        everyone = (cidr->u.in.mask == 0);
-        break;
-
-    default: /* AF_UNIX */
-        everyone = 0;
+        return NGX_CONF_OK;
     }
 
-    if (everyone) {
+#endif
+
+    if (!ngx_http_twilio_guard_ipv4_range(cidr, &range)) {
+        return NGX_CONF_OK;
+    }
+
+    one.elts = cidr;
+    one.nelts = 1;
+
+    rc = ngx_http_twilio_guard_ipv4_everyone(cf, &one);
+
+    if (rc == NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V %V\" trusts every %s address, like \"all\": "
-                           "any client could claim HTTPS and choose the "
-                           "host that is signed; list the addresses of your "
-                           "proxies", &cmd->name, &value[1],
-                           cidr->family == AF_INET ? "IPv4" : "IPv6");
+                           "\"%V %V\" trusts every IPv4 address%s, like "
+                           "\"all\": any client could claim HTTPS and choose "
+                           "the host that is signed; list the addresses of "
+                           "your proxies", &cmd->name, &value[1],
+                           cidr->family == AF_INET
+                           ? "" : " (an IPv4-mapped range is matched as the "
+                                  "IPv4 range it carries)");
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_twilio_guard_ipv4_everyone(cf, lcf->trusted);
+    }
+
+    if (rc == NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V %V\" and the \"%V\" ranges before it "
+                           "together trust every IPv4 address, like \"all\": "
+                           "any client could claim HTTPS and choose the host "
+                           "that is signed; list the addresses of your "
+                           "proxies", &cmd->name, &value[1], &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (rc == NGX_ERROR) {
         return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
+}
+
+
+/*
+ * The IPv4 range a cidr matches: an IPv4 one, or an IPv4-mapped IPv6 one
+ * of 96 bits or more (see ngx_http_twilio_guard_cidr_match()).
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_ipv4_range(ngx_cidr_t *cidr,
+    ngx_http_twilio_guard_range_t *range)
+{
+    in_addr_t   addr, mask;
+#if (NGX_HAVE_INET6)
+    u_char     *a, *m;
+    ngx_uint_t  i;
+#endif
+
+    switch (cidr->family) {
+
+    case AF_INET:
+        addr = cidr->u.in.addr;
+        mask = cidr->u.in.mask;
+        break;
+
+#if (NGX_HAVE_INET6)
+    case AF_INET6:
+        a = cidr->u.in6.addr.s6_addr;
+        m = cidr->u.in6.mask.s6_addr;
+
+        if (!IN6_IS_ADDR_V4MAPPED(&cidr->u.in6.addr)) {
+            return 0;
+        }
+
+        for (i = 0; i < 12; i++) {
+            if (m[i] != 0xff) {
+                return 0;
+            }
+        }
+
+        ngx_memcpy(&addr, &a[12], sizeof(in_addr_t));
+        ngx_memcpy(&mask, &m[12], sizeof(in_addr_t));
+        break;
+#endif
+
+    default: /* AF_UNIX */
+        return 0;
+    }
+
+    range->start = ntohl(addr);
+    range->end = range->start | ~ntohl(mask);
+
+    return 1;
+}
+
+
+/*
+ * Whether the IPv4 ranges of cidrs together hold every IPv4 address:
+ * NGX_OK if they do, NGX_DECLINED if not.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_ipv4_everyone(ngx_conf_t *cf, ngx_array_t *cidrs)
+{
+    uint64_t                        next;
+    ngx_uint_t                      i, n;
+    ngx_cidr_t                     *cidr;
+    ngx_http_twilio_guard_range_t  *ranges;
+
+    ranges = ngx_palloc(cf->temp_pool,
+                        cidrs->nelts * sizeof(ngx_http_twilio_guard_range_t));
+    if (ranges == NULL) {
+        return NGX_ERROR;
+    }
+
+    cidr = cidrs->elts;
+    n = 0;
+
+    for (i = 0; i < cidrs->nelts; i++) {
+        n += ngx_http_twilio_guard_ipv4_range(&cidr[i], &ranges[n]);
+    }
+
+    ngx_qsort(ranges, n, sizeof(ngx_http_twilio_guard_range_t),
+              ngx_http_twilio_guard_range_cmp);
+
+    /* next: the first address no range seen so far holds */
+
+    next = 0;
+
+    for (i = 0; i < n; i++) {
+
+        if (ranges[i].start > next) {
+            return NGX_DECLINED;
+        }
+
+        if ((uint64_t) ranges[i].end + 1 > next) {
+            next = (uint64_t) ranges[i].end + 1;
+        }
+    }
+
+    return next == (uint64_t) 1 << 32 ? NGX_OK : NGX_DECLINED;
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_twilio_guard_range_cmp(const void *one, const void *two)
+{
+    const ngx_http_twilio_guard_range_t  *a = one;
+    const ngx_http_twilio_guard_range_t  *b = two;
+
+    if (a->start != b->start) {
+        return a->start < b->start ? -1 : 1;
+    }
+
+    return 0;
 }
 
 
@@ -1410,7 +1660,9 @@ ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,
         return NGX_CONF_ERROR;
     }
 
-    if (ngx_http_twilio_guard_count_keys(cf, conf) != NGX_OK) {
+    if (ngx_http_twilio_guard_count_keys(cf, conf) != NGX_OK
+        || ngx_http_twilio_guard_unbound_shared(cf, conf) != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -1519,6 +1771,61 @@ ngx_http_twilio_guard_count_keys(ngx_conf_t *cf,
 }
 
 
+/*
+ * Where keys are bound to accounts (a key per tenant), a shared key bound
+ * to none would sign a request claiming any account: its holder could
+ * act as any tenant.  Refused; the fix is to bind it.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_unbound_shared(ngx_conf_t *cf,
+    ngx_http_twilio_guard_loc_conf_t *conf)
+{
+    ngx_uint_t                           i, bound;
+    ngx_twilio_key_t                    *key;
+    ngx_http_twilio_guard_shared_key_t  *sk, *unbound;
+
+    if (conf->shared_keys == NULL) {
+        return NGX_OK;
+    }
+
+    bound = 0;
+    unbound = NULL;
+
+    key = conf->keys ? conf->keys->elts : NULL;
+
+    for (i = 0; key && i < conf->keys->nelts; i++) {
+        bound += (key[i].account_sid.len != 0);
+    }
+
+    sk = conf->shared_keys->elts;
+
+    for (i = 0; i < conf->shared_keys->nelts; i++) {
+
+        if (sk[i].key.account_sid.len) {
+            bound++;
+
+        } else if (unbound == NULL) {
+            unbound = &sk[i];
+        }
+    }
+
+    if (bound == 0 || unbound == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                  "shared key \"%V\" from %V:%ui, which applies in %V:%ui "
+                  "next to keys bound to accounts, is bound to no account: "
+                  "whoever holds it could sign a request claiming any "
+                  "account; bind it to its account (\"KEY_ID SECRET "
+                  "ACCOUNT_SID\")", &unbound->id, &conf->keys_file,
+                  conf->keys_line, &conf->enable_file, conf->enable_line);
+
+    return NGX_ERROR;
+}
+
+
 static int ngx_libc_cdecl
 ngx_http_twilio_guard_sid_cmp(const void *one, const void *two)
 {
@@ -1542,9 +1849,32 @@ static void
 ngx_http_twilio_guard_check_location(ngx_conf_t *cf,
     ngx_http_twilio_guard_loc_conf_t *conf)
 {
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_uint_t                     i;
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_twilio_guard_rule_t  *rule;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (conf->rules) {
+        rule = conf->rules->elts;
+
+        for (i = 0; i < conf->rules->nelts; i++) {
+            if (rule[i].deny) {
+                break;
+            }
+        }
+
+        if (i == conf->rules->nelts) {
+            ngx_log_error(NGX_LOG_WARN, cf->log, 0,
+                          "location \"%V\" guarded in %V:%ui has "
+                          "\"twilio_guard_allow\" rules and no "
+                          "\"twilio_guard_deny\": like nginx's \"allow\", "
+                          "they let every other address through too; add "
+                          "\"twilio_guard_deny all;\" after them",
+                          &clcf->name, &conf->enable_file,
+                          conf->enable_line);
+        }
+    }
 
     if (clcf->client_max_body_size
         && conf->max_body > (size_t) clcf->client_max_body_size

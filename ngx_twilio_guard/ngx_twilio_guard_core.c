@@ -1998,17 +1998,18 @@ ngx_twilio_account_sid_valid(const u_char *sid, size_t len)
 /*
  * Secret files: one entry a line, fields separated by white space; blank
  * lines and lines starting with "#" are skipped.  Token files hold
- * "TOKEN" or "ACCOUNT_SID TOKEN", shared key files "KEY_ID SECRET".
- * Calls handler for each entry.  Returns 0, or -1 with *err_line set and
- * *err saying what is wrong with the line, or NULL when the handler
- * failed (it reports its own errors).
+ * "TOKEN" or "ACCOUNT_SID TOKEN", shared key files "KEY_ID SECRET" or
+ * "KEY_ID SECRET ACCOUNT_SID".  Calls token (or shared) for each entry.
+ * Returns 0, or -1 with *err_line set and *err saying what is wrong with
+ * the line, or NULL when the handler failed (it reports its own errors).
  */
 
 static int
-ngx_twilio_secrets_parse(const u_char *buf, size_t len, int shared,
-    ngx_twilio_token_pt handler, void *data, size_t *err_line,
-    const char **err)
+ngx_twilio_secrets_parse(const u_char *buf, size_t len,
+    ngx_twilio_token_pt token, ngx_twilio_shared_key_pt shared, void *data,
+    size_t *err_line, const char **err)
 {
+    int               rc;
     size_t            line, nf;
     const u_char     *p, *last, *eol, *s;
     ngx_twilio_str_t  f[3];
@@ -2065,8 +2066,9 @@ ngx_twilio_secrets_parse(const u_char *buf, size_t len, int shared,
         *err_line = line;
 
         if (shared) {
-            if (nf != 2) {
-                *err = "expected \"KEY_ID SECRET\"";
+            if (nf != 2 && nf != 3) {
+                *err = "expected \"KEY_ID SECRET\" or \"KEY_ID SECRET "
+                       "ACCOUNT_SID\"";
                 return -1;
             }
 
@@ -2078,6 +2080,18 @@ ngx_twilio_secrets_parse(const u_char *buf, size_t len, int shared,
             if (!ngx_twilio_token_valid(f[1].data, f[1].len)) {
                 *err = "a secret must be 1 to 256 printable ASCII characters";
                 return -1;
+            }
+
+            if (nf == 3
+                && !ngx_twilio_account_sid_valid(f[2].data, f[2].len))
+            {
+                *err = "the account SID must be \"AC\" and 32 hex digits";
+                return -1;
+            }
+
+            if (nf == 2) {
+                f[2].len = 0;
+                f[2].data = NULL;
             }
 
         } else {
@@ -2105,7 +2119,10 @@ ngx_twilio_secrets_parse(const u_char *buf, size_t len, int shared,
             }
         }
 
-        if (handler(data, &f[0], &f[1], line) != 0) {
+        rc = shared ? shared(data, &f[0], &f[1], &f[2], line)
+                    : token(data, &f[0], &f[1], line);
+
+        if (rc != 0) {
             *err = NULL;        /* the handler has said what was wrong */
             return -1;
         }
@@ -2120,17 +2137,17 @@ ngx_twilio_tokens_parse(const u_char *buf, size_t len,
     ngx_twilio_token_pt handler, void *data, size_t *err_line,
     const char **err)
 {
-    return ngx_twilio_secrets_parse(buf, len, 0, handler, data, err_line,
+    return ngx_twilio_secrets_parse(buf, len, handler, NULL, data, err_line,
                                     err);
 }
 
 
 int
 ngx_twilio_shared_keys_parse(const u_char *buf, size_t len,
-    ngx_twilio_token_pt handler, void *data, size_t *err_line,
+    ngx_twilio_shared_key_pt handler, void *data, size_t *err_line,
     const char **err)
 {
-    return ngx_twilio_secrets_parse(buf, len, 1, handler, data, err_line,
+    return ngx_twilio_secrets_parse(buf, len, NULL, handler, data, err_line,
                                     err);
 }
 

@@ -155,14 +155,16 @@ typedef void (*ngx_twilio_json_account_pt)(void *data,
     const ngx_twilio_str_t *value);
 
 
-/*
- * one entry of a secret file: (account SID or empty, token) for
- * ngx_twilio_tokens_parse(), (key id, secret) for
- * ngx_twilio_shared_keys_parse()
- */
+/* one entry of a token file: (account SID or empty, token) */
 
 typedef int (*ngx_twilio_token_pt)(void *data, ngx_twilio_str_t *account_sid,
     ngx_twilio_str_t *token, size_t line);
+
+
+/* one entry of a shared key file: (key id, secret, account SID or empty) */
+
+typedef int (*ngx_twilio_shared_key_pt)(void *data, ngx_twilio_str_t *key_id,
+    ngx_twilio_str_t *secret, ngx_twilio_str_t *account_sid, size_t line);
 
 
 extern const char  *ngx_twilio_reason_names[NGX_TWILIO_NREASONS];
@@ -232,7 +234,7 @@ int ngx_twilio_tokens_parse(const u_char *buf, size_t len,
     ngx_twilio_token_pt handler, void *data, size_t *err_line,
     const char **err);
 int ngx_twilio_shared_keys_parse(const u_char *buf, size_t len,
-    ngx_twilio_token_pt handler, void *data, size_t *err_line,
+    ngx_twilio_shared_key_pt handler, void *data, size_t *err_line,
     const char **err);
 int ngx_twilio_token_valid(const u_char *token, size_t len);
 int ngx_twilio_account_sid_valid(const u_char *sid, size_t len);

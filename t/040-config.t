@@ -51,6 +51,14 @@ secret_file("t040-19-keys", <<'_EOF_', 0600);
 K1 first-shared-secret-0123456789
 K1 second-shared-secret-012345678
 _EOF_
+secret_file("t040-19b-keys", <<'_EOF_', 0600);
+K1 first-shared-secret-0123456789 AC0123456789abcdef0123456789abcdef
+K2 second-shared-secret-012345678 AC123
+_EOF_
+secret_file("t040-19c-keys", <<'_EOF_', 0600);
+K1 first-shared-secret-0123456789 AC0123456789abcdef0123456789abcdef
+K2 second-shared-secret-012345678
+_EOF_
 secret_file("t040-22-tokens", <<'_EOF_', 0600);
 AC0123456789abcdef0123456789abcdef:9f86d081884c7d659a2feaa0c55ad015
 _EOF_
@@ -120,7 +128,7 @@ qr/token file "\S+tokens" has mode 0644, so others may read or change it: secret
     }
 --- must_die
 --- error_log eval
-qr/open\(\) "\S+no-such-file" failed \(2: No such file or directory\) in \S+nginx\.conf:\d+/
+qr/lstat\(\) "\S+no-such-file" failed \(2: No such file or directory\) in \S+nginx\.conf:\d+/
 
 
 
@@ -306,6 +314,79 @@ out of memory
 
 
 
+=== TEST 19b: a shared key file line with an account SID that is not one is refused
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_shared_key_file $TEST_NGINX_SECRETS_DIR/t040-19b-keys;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid line 2 in shared key file "\S+t040-19b-keys": the account SID must be "AC" and 32 hex digits in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 19c: ... and so is one in twilio_guard_shared_key
+--- config
+    location /sms {
+        twilio_guard_shared_key K1 first-shared-secret-0123456789 AC0123;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*invalid account SID "AC0123" in "twilio_guard_shared_key": the account SID must be "AC" and 32 hex digits in \S+nginx\.conf:\d+/
+
+
+
+=== TEST 19d: a shared key bound to no account next to bound keys is refused, naming the key
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_shared_key_file $TEST_NGINX_SECRETS_DIR/t040-19c-keys;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*shared key "K2" from \S+nginx\.conf:\d+, which applies in \S+nginx\.conf:\d+ next to keys bound to accounts, is bound to no account: whoever holds it could sign a request claiming any account; bind it to its account \("KEY_ID SECRET ACCOUNT_SID"\)/
+
+
+
+=== TEST 19e: ... also next to bound auth tokens
+--- config
+    location /bad {
+        twilio_guard on;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t040-27-tokens;
+        twilio_guard_shared_key K1 first-shared-secret-0123456789;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*shared key "K1" from \S+nginx\.conf:\d+, which applies in \S+nginx\.conf:\d+ next to keys bound to accounts, is bound to no account/
+
+
+
+=== TEST 19f: bound shared keys next to bound and unbound tokens, and unbound shared keys alone, are accepted
+--- config
+    location /a {
+        twilio_guard on;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t040-27-tokens;
+        twilio_guard_shared_key K1 first-shared-secret-0123456789
+                                AC0123456789abcdef0123456789abcdef;
+        return 200;
+    }
+    location /b {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_shared_key K1 first-shared-secret-0123456789;
+        return 200;
+    }
+    location /t { return 200 "started\n"; }
+--- request
+GET /t
+--- response_body
+started
+--- no_error_log
+[emerg]
+
+
+
 === TEST 20: twilio_guard_trusted_proxy 0.0.0.0/0 is refused like "all"
 --- config
     location /sms {
@@ -325,6 +406,50 @@ qr/\[emerg\] .*"twilio_guard_trusted_proxy 0.0.0.0\/0" trusts every IPv4 address
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"twilio_guard_trusted_proxy ::\/0" trusts every IPv6 address, like "all"/
+
+
+
+=== TEST 21a: ... and so is ::ffff:0:0/96, matched as the IPv4 range it carries
+--- config
+    location /sms {
+        twilio_guard_trusted_proxy ::ffff:0:0/96;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"twilio_guard_trusted_proxy ::ffff:0:0\/96" trusts every IPv4 address \(an IPv4-mapped range is matched as the IPv4 range it carries\), like "all"/
+
+
+
+=== TEST 21b: ... and so are ranges that together hold every IPv4 address, mapped or not
+--- config
+    location /sms {
+        twilio_guard_trusted_proxy 10.0.0.0/8;
+        twilio_guard_trusted_proxy 0.0.0.0/1;
+        twilio_guard_trusted_proxy 192.0.0.0/2;
+        twilio_guard_trusted_proxy ::ffff:128.0.0.0/98;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*"twilio_guard_trusted_proxy ::ffff:128.0.0.0\/98" and the "twilio_guard_trusted_proxy" ranges before it together trust every IPv4 address, like "all"/
+
+
+
+=== TEST 21c: ... while ranges with a gap, and IPv4-mapped ranges shorter than 96 bits, are accepted
+--- config
+    location /sms {
+        twilio_guard_trusted_proxy 0.0.0.0/1;
+        twilio_guard_trusted_proxy 192.0.0.0/2;
+        twilio_guard_trusted_proxy ::ffff:128.0.0.0/99;
+        twilio_guard_trusted_proxy ::ffff:0:0/95;
+        twilio_guard_trusted_proxy unix:;
+        return 200 "started\n";
+    }
+--- request
+GET /sms
+--- response_body
+started
+--- no_error_log
+[emerg]
 
 
 
@@ -476,6 +601,81 @@ started
 --- config
     location /sms {
         twilio_guard_url $scheme://$http_host$request_uri;
+        return 200;
+    }
+    location /t { return 200 "started\n"; }
+--- request
+GET /t
+--- response_body
+started
+--- no_error_log
+[warn]
+
+
+
+=== TEST 30a: ... nor does ${request_uri} at the end
+--- config
+    location /sms {
+        twilio_guard_url https://hooks.example.com${request_uri};
+        return 200;
+    }
+    location /t { return 200 "started\n"; }
+--- request
+GET /t
+--- response_body
+started
+--- no_error_log
+[warn]
+
+
+
+=== TEST 30b: a twilio_guard_url that does not end with $request_uri gets a warning: path and query are not signed
+--- config
+    location /sms {
+        twilio_guard_url https://hooks.example.com/sms;
+        return 200;
+    }
+    location /status {
+        twilio_guard_url https://hooks.example.com/status$is_args$args;
+        return 200;
+    }
+    location /t { return 200 "started\n"; }
+--- request
+GET /t
+--- response_body
+started
+--- error_log eval
+[qr/\[warn\] .*"twilio_guard_url" "https:\/\/hooks\.example\.com\/sms" does not end with \$request_uri, so the path and query of a request are not signed: one signature captured here is valid for every path and query this location serves; end the URL with \$request_uri, e\.g\. "https:\/\/hooks\.example\.com\$request_uri" in \S+nginx\.conf:\d+/,
+ qr/\[warn\] .*"twilio_guard_url" "https:\/\/hooks\.example\.com\/status\$is_args\$args" does not end with \$request_uri/]
+
+
+
+=== TEST 30c: twilio_guard_allow rules with no twilio_guard_deny get a warning
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_allow twilio_event_streams;
+        twilio_guard_allow 10.0.0.0/8;
+        return 200;
+    }
+    location /t { return 200 "started\n"; }
+--- request
+GET /t
+--- response_body
+started
+--- error_log eval
+qr/\[warn\] .*location "\/events" guarded in \S+nginx\.conf:\d+ has "twilio_guard_allow" rules and no "twilio_guard_deny": like nginx's "allow", they let every other address through too; add "twilio_guard_deny all;" after them/
+
+
+
+=== TEST 30d: ... but not with one
+--- config
+    location /events {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_allow twilio_event_streams;
+        twilio_guard_deny all;
         return 200;
     }
     location /t { return 200 "started\n"; }

@@ -779,7 +779,8 @@ X-Account: []
         twilio_guard_https off;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-11-tokens;
-        twilio_guard_shared_key K1 s3cr3tsh4r3dk3yv4lu3xxxxxxxxxxxx;
+        twilio_guard_shared_key K1 s3cr3tsh4r3dk3yv4lu3xxxxxxxxxxxx
+                                AC0123456789abcdef0123456789abcdef;
         twilio_guard_url https://example.com/sms;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
@@ -803,7 +804,8 @@ s3cr3tsh4r3dk3yv4lu3
         twilio_guard_https off;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t050-11-tokens;
-        twilio_guard_shared_key K1 s3cr3tsh4r3dk3yv4lu3xxxxxxxxxxxx;
+        twilio_guard_shared_key K1 s3cr3tsh4r3dk3yv4lu3xxxxxxxxxxxx
+                                AC0123456789abcdef0123456789abcdef;
         twilio_guard_url https://example.com/sms;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
@@ -1544,7 +1546,7 @@ rejected: host_mismatch, the request target names the host "internal.example.com
         twilio_guard on;
         twilio_guard_log_level notice;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
-        twilio_guard_url https://example.com/sms;
+        twilio_guard_url https://example.com$request_uri;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
 --- raw_request eval
@@ -1566,7 +1568,7 @@ qr/\[notice\] .*twilio_guard: rejected: not_https/
         twilio_guard_log_level info;
         twilio_guard_https off;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
-        twilio_guard_url https://example.com/sms;
+        twilio_guard_url https://example.com$request_uri;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
 --- raw_request eval

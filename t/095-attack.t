@@ -40,9 +40,15 @@ sub jreq {
                                            "application/json"));
 }
 
-# the shared key of AC2's Webhook Rules: the attacker knows its secret
+# the shared key of AC2's Webhook Rules: the attacker knows its secret.
+# Each key bound to its account, and the same keys bound to none.
 our $KS2_SECRET = 'attacker-shared-secret-0123456789';
 secret_file("t095-shared", <<"_EOF_", 0600);
+KS0001 victim-shared-secret-0123456789ab $AC1
+KS0002 $KS2_SECRET $AC2
+_EOF_
+
+secret_file("t095-shared-unbound", <<"_EOF_", 0600);
 KS0001 victim-shared-secret-0123456789ab
 KS0002 $KS2_SECRET
 _EOF_
@@ -52,32 +58,38 @@ $AC1 $TOK1
 $AC2 $TOK2
 _EOF_
 
-# FINDING: a secret file is opened (blocking, following links) before it
-# is checked: a FIFO at its path hangs "nginx -t", start and reload until
-# something writes to it, and the checks never run.  A plain Test::More
-# check, as Test::Nginx has no section for a configuration test that hangs.
+# regression: a secret file was opened (blocking, following links) before
+# it was checked: a FIFO at its path hung "nginx -t", start and reload
+# until something wrote to it, and the checks never ran.  A plain
+# Test::More check, as Test::Nginx has no section for a configuration test
+# that hangs.
 sub fifo_check {
+    my ($how) = @_;
     my $dir = $ENV{TEST_NGINX_SECRETS_DIR};
     my $fifo = "$dir/t095-fifo";
+    my $link = "$dir/t095-fifo-link";
     my $conf = "$dir/t095-fifo.conf";
-    unlink $fifo;
+    unlink $fifo, $link;
     POSIX::mkfifo($fifo, 0600) or die "mkfifo $fifo: $!\n";
+    symlink "t095-fifo", $link or die "symlink $link: $!\n";
+    my $path = $how eq 'link' ? $link : $fifo;
     my $load = join '', map { "load_module $_;\n" }
                         split ' ', $ENV{TEST_NGINX_LOAD_MODULES} // '';
     open my $fh, '>', $conf or die "$conf: $!\n";
     print $fh "${load}error_log stderr;\nevents {}\nhttp {\n"
-            . "    twilio_guard_auth_token_file $fifo;\n}\n";
+            . "    twilio_guard_auth_token_file $path;\n}\n";
     close $fh;
     my $nginx = $ENV{TEST_NGINX_BINARY} // 'nginx';
     my $out = `timeout 3 $nginx -t -p $dir -c $conf 2>&1`;
     my $rc = $? >> 8;
-    unlink $fifo, $conf;
-    Test::More::isnt($rc, 124, "t/095-attack.t FIFO: nginx -t does not hang on a FIFO as secret file");
-    Test::More::like($out, qr/is not a regular file/, "t/095-attack.t FIFO: ... and says it is not a regular file");
+    unlink $fifo, $link, $conf;
+    my $what = $how eq 'link' ? 'a link to a FIFO' : 'a FIFO';
+    Test::More::isnt($rc, 124, "t/095-attack.t FIFO: nginx -t does not hang on $what as secret file");
+    Test::More::like($out, qr/is not a regular file/, "t/095-attack.t FIFO: ... and says $what is not a regular file");
 }
 
 use POSIX ();
-fifo_check() if $ENV{TEST_NGINX_ATTACK_FINDINGS};
+fifo_check($_) for qw(fifo link);
 
 no_shuffle();
 run_tests();
@@ -469,11 +481,10 @@ X-Result: json_malformed
 
 
 
-=== TEST 15: FINDING: twilio_guard_trusted_proxy ::ffff:0.0.0.0/96 trusts every IPv4 client, yet nginx -t accepts it
+=== TEST 15: regression: twilio_guard_trusted_proxy ::ffff:0.0.0.0/96 trusts every IPv4 client: nginx -t refuses it
 The module matches an IPv4-mapped range of 96 bits or more as the IPv4
 range it carries, so this is 0.0.0.0/0, which is refused when written so.
 Any IPv4 client could then claim HTTPS and choose the signed host.
---- skip_eval: 2: !$ENV{TEST_NGINX_ATTACK_FINDINGS}
 --- config
     location /sms {
         twilio_guard on;
@@ -608,8 +619,7 @@ X-Result: account_ambiguous
 
 
 
-=== TEST 21: FINDING: nginx -t says nothing about a twilio_guard_url that leaves the request target unsigned
---- skip_eval: 2: !$ENV{TEST_NGINX_ATTACK_FINDINGS}
+=== TEST 21: regression: nginx -t warns about a twilio_guard_url that leaves the request target unsigned
 --- config
     location /twilio/ {
         twilio_guard on;
@@ -720,11 +730,11 @@ content-type: application/json
 
 
 
-=== TEST 26: FINDING: a shared key cannot be bound to an account: the attacker's key signs a claim of AC1
+=== TEST 26: regression: a shared key could not be bound to an account: the attacker's key signed a claim of AC1
 Next to account-bound tokens, each tenant's Webhook Rules shared key:
-the attacker signs with its own shared key (KS0002), claims AC1, passes,
-and $twilio_account_sid says AC1.
---- skip_eval: 2: !$ENV{TEST_NGINX_ATTACK_FINDINGS}
+the attacker signs with its own shared key (KS0002), claims AC1, passed,
+and $twilio_account_sid said AC1.  Now each key is bound to its account
+("KEY_ID SECRET ACCOUNT_SID"), and KS0002 signs for AC2 only.
 --- config
     location /sms {
         twilio_guard on;
@@ -749,11 +759,50 @@ X-Result: unknown_account
 
 
 
-=== TEST 27: FINDING (low): an allow-only rule list allows everyone, and nginx -t says nothing
+=== TEST 26b: regression: ... and shared keys bound to no account next to bound tokens fail nginx -t
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_shared_key_file $TEST_NGINX_SECRETS_DIR/t095-shared-unbound;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- must_die
+--- error_log eval
+qr/\[emerg\] .*shared key "KS0001" from \S+nginx\.conf:\d+, which applies in \S+nginx\.conf:\d+ next to keys bound to accounts, is bound to no account: whoever holds it could sign a request claiming any account; bind it to its account/
+
+
+
+=== TEST 26c: regression: a bound shared key still signs for its own account
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token_file $TEST_NGINX_SECRETS_DIR/t095-bound;
+        twilio_guard_shared_key_file $TEST_NGINX_SECRETS_DIR/t095-shared;
+        twilio_guard_url https://example.com/sms;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Account $twilio_account_sid always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "AccountSid=$::AC2&From=%2B1",
+               sig => shared_key_signature($::KS2_SECRET, "https://example.com/sms",
+                                           "AccountSid=$::AC2&From=%2B1",
+                                           "application/x-www-form-urlencoded"),
+               headers => ["X-Twilio-Webhooks-Signature-Settings" =>
+                           "key=KS0002,algorithm=HMAC_SHA256"])
+--- error_code: 200
+--- response_headers
+X-Result: ok
+X-Account: AC11111111111111111111111111111111
+
+
+
+=== TEST 27: regression (low): an allow-only rule list allows everyone: nginx -t warns
 "twilio_guard_allow twilio_event_streams;" without "twilio_guard_deny
 all;" reads as an allowlist but, like nginx's allow, lets every address
 through (this request is rejected only for having no signature).
---- skip_eval: 2: !$ENV{TEST_NGINX_ATTACK_FINDINGS}
 --- config
     location /events {
         twilio_guard on;

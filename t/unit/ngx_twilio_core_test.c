@@ -489,6 +489,38 @@ refuse(void *data, ngx_twilio_str_t *sid, ngx_twilio_str_t *token,
 }
 
 
+/* a shared key file's entries: the last key id, secret and account */
+
+static int
+collect_shared(void *data, ngx_twilio_str_t *id, ngx_twilio_str_t *secret,
+    ngx_twilio_str_t *sid, size_t line)
+{
+    tokens_t  *t = data;
+
+    (void) line;
+
+    snprintf(t->sid, sizeof(t->sid), "%.*s|%.*s", (int) id->len, id->data,
+             (int) sid->len, sid->data);
+    snprintf(t->token, sizeof(t->token), "%.*s", (int) secret->len,
+             secret->data);
+    t->n++;
+
+    return 0;
+}
+
+
+static int
+parse_shared(const char *text, tokens_t *t, size_t *line, const char **err)
+{
+    memset(t, 0, sizeof(tokens_t));
+    *err = NULL;
+    *line = 0;
+
+    return ngx_twilio_shared_keys_parse((u_char *) text, strlen(text),
+                                        collect_shared, t, line, err);
+}
+
+
 static int
 parse_tokens(const char *text, tokens_t *t, size_t *line, const char **err)
 {
@@ -1259,6 +1291,24 @@ main(void)
                                &line, &err) == -1
        && line == 2 && err == NULL,
        "a failing handler: its line, and no message of the parser's own");
+
+    /* shared key files: "KEY_ID SECRET", or bound "KEY_ID SECRET AC..." */
+
+    ok(parse_shared("K1 s1\n", &t, &line, &err) == 0 && t.n == 1
+       && strcmp(t.sid, "K1|") == 0 && strcmp(t.token, "s1") == 0,
+       "shared key bound to no account");
+    ok(parse_shared("K1 s1\nK2 s2 AC0123456789abcdef0123456789abcdef\n", &t,
+                    &line, &err) == 0 && t.n == 2
+       && strcmp(t.sid, "K2|AC0123456789abcdef0123456789abcdef") == 0
+       && strcmp(t.token, "s2") == 0, "shared key bound to an account");
+    ok(parse_shared("K1 s1\nK2 s2 AC12\n", &t, &line, &err) != 0
+       && line == 2 && err != NULL && strstr(err, "account SID") != NULL,
+       "shared key: bad account SID reported with its line");
+    ok(parse_shared("K1 s1 AC0123456789abcdef0123456789abcdef x\n", &t,
+                    &line, &err) != 0 && line == 1 && err != NULL,
+       "shared key: four fields rejected");
+    ok(parse_shared("K1\n", &t, &line, &err) != 0 && line == 1,
+       "shared key: one field rejected");
 
     /* shared-key settings header */
 
