@@ -15,6 +15,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_twilio_guard_module.h"
+#include "ngx_http_twilio_guard_replay.h"
 
 
 /* how much of a URL or header value a log line shows */
@@ -74,9 +75,6 @@ static ngx_str_t *ngx_http_twilio_guard_log_value(ngx_http_request_t *r,
 static ngx_int_t ngx_http_twilio_guard_body(ngx_http_request_t *r,
     ngx_str_t *body);
 static ngx_uint_t ngx_http_twilio_guard_is_form(ngx_http_request_t *r);
-static ngx_int_t ngx_http_twilio_guard_reject(ngx_http_request_t *r,
-    ngx_http_twilio_guard_ctx_t *ctx, ngx_uint_t reason, ngx_int_t status,
-    const char *fmt, ...);
 static void *ngx_http_twilio_guard_alloc(void *pool, size_t size);
 
 static ngx_int_t ngx_http_twilio_guard_param(ngx_http_request_t *r,
@@ -557,6 +555,11 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
         }
 
         if (ctx->reason == NGX_HTTP_TWILIO_GUARD_PENDING) {
+            rc = ngx_http_twilio_guard_replay_check(r, ctx, &sig);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
             ctx->reason = NGX_TWILIO_OK;
             return NGX_OK;
         }
@@ -1386,7 +1389,7 @@ ngx_http_twilio_guard_is_form(ngx_http_request_t *r)
  * request should still go through ngx_http_twilio_guard_log_value().
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_twilio_guard_reject(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx, ngx_uint_t reason, ngx_int_t status,
     const char *fmt, ...)
@@ -1759,6 +1762,10 @@ ngx_http_twilio_guard_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_twilio_guard_handler;
+
+    if (ngx_http_twilio_guard_replay_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }

@@ -53,6 +53,7 @@ typedef struct {
     size_t                      max_body;
     ngx_uint_t                  reject_status;
     ngx_uint_t                  log_level;     /* of rejections, dry run */
+    struct ngx_http_twilio_guard_replay_conf_s  *replay;
 
     /* where "twilio_guard on" was set, for errors found when merging */
     ngx_str_t                   enable_file;
@@ -83,6 +84,10 @@ typedef struct {
     unsigned                            shared_key:1;
 } ngx_http_twilio_guard_ctx_t;
 
+
+ngx_int_t ngx_http_twilio_guard_reject(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_uint_t reason, ngx_int_t status,
+    const char *fmt, ...);
 
 void *ngx_http_twilio_guard_create_loc_conf(ngx_conf_t *cf);
 char *ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,

@@ -118,7 +118,9 @@ const char  *ngx_twilio_reason_names[NGX_TWILIO_NREASONS] = {
     "account_ambiguous",
     "too_many_params",
     "forwarded_malformed",
-    "host_mismatch"
+    "host_mismatch",
+    "replayed",
+    "replay_unavailable"
 };
 
 

@@ -44,7 +44,9 @@
 #define NGX_TWILIO_TOO_MANY_PARAMS      18
 #define NGX_TWILIO_FORWARDED_MALFORMED  19
 #define NGX_TWILIO_HOST_MISMATCH        20
-#define NGX_TWILIO_NREASONS             21
+#define NGX_TWILIO_REPLAYED             21
+#define NGX_TWILIO_REPLAY_UNAVAILABLE   22
+#define NGX_TWILIO_NREASONS             23
 
 
 /* what ngx_twilio_url_body_hash() found in a URL's query */

@@ -222,6 +222,7 @@ sub _serve {
     my $sel  = IO::Select->new($listen);
     my %conn;
     my $hits = 0;
+    my @pending;                # [due, fh, status, body] of delayed answers
 
     my $drop = sub {
         my ($fh) = @_;
@@ -233,7 +234,7 @@ sub _serve {
     while (1) {
         POSIX::_exit(0) if getppid() != $parent;
 
-        for my $fh ($sel->can_read(0.5)) {
+        for my $fh ($sel->can_read(@pending ? 0.05 : 0.5)) {
             if ($fh == $listen) {
                 while (my $c = $listen->accept) {
                     $c->blocking(0);
@@ -269,10 +270,27 @@ sub _serve {
                 $hits++;
                 ($status, $body) = ('200 OK',
                     _echo_body($req->{method}, $req->{uri}, $req->{body}, $req->{headers}));
+                # X-Backend-Status: NNN answers with that status,
+                # X-Backend-Delay: S answers S seconds later
+                my %h = map { @$_ } @{ $req->{headers} };
+                $status = "$1 Backend Status"
+                    if ($h{'x-backend-status'} // '') =~ /\A([1-5][0-9][0-9])\z/;
+                if (($h{'x-backend-delay'} // '') =~ /\A([0-9.]+)\z/) {
+                    $sel->remove($fh);
+                    push @pending, [Time::HiRes::time() + $1, $fh, $status, $body];
+                    next;
+                }
             }
             _respond($fh, $status, $body);
             $drop->($fh);
         }
+
+        my $t = Time::HiRes::time();
+        for my $p (grep { $_->[0] <= $t } @pending) {
+            _respond($p->[1], $p->[2], $p->[3]);
+            $drop->($p->[1]);
+        }
+        @pending = grep { $_->[0] > $t } @pending;
 
         my $now = time;
         for my $fh ($sel->handles) {
