@@ -152,12 +152,13 @@ __DATA__
  ::sms("Body=h"), ::sms("Body=h"), "GET /__hits"]
 --- more_headers eval
 ["", ::hdr("Body=g", "X-Backend-Status: 404"),
- ::hdr("Body=g", "X-Backend-Status: 204"), ::hdr("Body=g"),
+ ::hdr("Body=g", "X-Backend-Status: 201"), ::hdr("Body=g"),
  ::hdr("Body=h", "X-Backend-Status: 302"), ::hdr("Body=h"), ""]
 --- error_code eval
-[200, 404, 204, 409, 302, 409, 200]
+[200, 404, 201, 409, 302, 409, 200]
 --- response_body_like eval
-[qr/^hits: 0$/, qr/^method: POST$/m, qr/^$/, qr/409/, qr/^method: POST$/m,
+[qr/^hits: 0$/, qr/^method: POST$/m, qr/^method: POST$/m, qr/409/,
+ qr/^method: POST$/m,
  qr/409/, qr/^hits: 3$/]
 
 
@@ -296,9 +297,9 @@ my $h = "Content-Type: $::FORM\nX-Twilio-Signature: "
     location /sms {
         twilio_guard on;
         twilio_guard_replay zone=r10;
-        rewrite ^ /inner last;
+        try_files /no-such-file @inner;
     }
-    location /inner {
+    location @inner {
         twilio_guard on;
         twilio_guard_replay zone=r10 window=10m;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;

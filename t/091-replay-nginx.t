@@ -27,6 +27,7 @@ sub guarded {
     twilio_guard_zone $o{zone};
     server {
         listen 127.0.0.1:$o{port};
+        listen 127.0.0.1:@{[$o{port} + 10]} http2;
         location /sms {
             twilio_guard on;
             twilio_guard_https off;
@@ -100,6 +101,20 @@ is backend_hits(), 2, 'the upstream saw it twice: once per window';
 is status('Body=w', 'I-Twilio-Idempotency-Token' => 'changed'), '409 replayed',
    'another I-Twilio-Idempotency-Token is still a replay';
 ok log_has(qr/idempotency token "changed"/), 'the token is logged';
+
+# HTTP/2 (cleartext, prior knowledge)
+SKIP: {
+    skip 'no curl', 2 unless `curl --version 2>/dev/null` =~ /HTTP2/;
+    my $sig = signature_for(body => 'Body=h2');
+    my @curl = ('curl', '-s', '--http2-prior-knowledge', '-o', '/dev/null',
+                '-w', '%{http_code} %{http_version}',
+                '-H', "Content-Type: $FORM", '-H', "X-Twilio-Signature: $sig",
+                '--data-binary', 'Body=h2',
+                'http://127.0.0.1:' . ($port + 10) . '/sms');
+    my $h2 = sub { open my $p, '-|', @curl or die $!; local $/; <$p> };
+    is $h2->(), '200 2', 'HTTP/2: the first copy passes';
+    is $h2->(), '409 2', 'HTTP/2: the second is a replay';
+}
 
 # reloads
 is status('Body=r'), '200 ok', 'a request before the reload';

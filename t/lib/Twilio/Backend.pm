@@ -542,6 +542,10 @@ Twilio::Backend - echo upstream for the ngx_twilio_guard tests
 
 Echoed headers: C<content-type>, C<x-twilio-signature> and C<x-echo-*>.
 
+Two request headers change the answer (the hit is counted all the same):
+C<X-Backend-Status: 500> answers with that status, C<X-Backend-Delay: 1.5>
+answers 1.5 seconds later (without holding up other connections).
+
 =head1 FUNCTIONS
 
 Exported by default: C<backend_echo>, C<backend_port>, C<raw_request>
