@@ -343,37 +343,47 @@ ngx_http_twilio_guard_replay_check(ngx_http_request_t *r,
 
 
 /*
- * What identifies a signed request: which kind of key verified it (token
- * or shared key), the key's label (the token's number or the shared key's
- * id), and the signature's bytes.
+ * What identifies a signed request: the signature's bytes, and which key
+ * verified them.  A shared key is named by its id.  An auth token is
+ * named by no more than "a token": its number ($twilio_guard_token) is
+ * its place in the configuration, which a reload for a rotation changes,
+ * and entries must outlive reloads.  Two tokens giving the same 160-bit
+ * HMAC for two requests is not a case to plan for.
  */
 
 static ngx_int_t
 ngx_http_twilio_guard_replay_key(ngx_http_twilio_guard_ctx_t *ctx,
     ngx_str_t *sig, u_char *key, size_t *len)
 {
-    ngx_str_t  dst;
+    ngx_str_t  id, dst;
 
-    if (ctx->key_label.len > 0xffff
-        || 3 + ctx->key_label.len + ngx_base64_decoded_length(sig->len)
+    if (ctx->shared_key) {
+        id = ctx->key_label;
+
+    } else {
+        ngx_str_null(&id);
+    }
+
+    if (id.len > 0xffff
+        || 3 + id.len + ngx_base64_decoded_length(sig->len)
            > NGX_HTTP_TWILIO_GUARD_KEY_MAX)
     {
         return NGX_ERROR;
     }
 
     key[0] = ctx->shared_key ? 's' : 't';
-    key[1] = (u_char) (ctx->key_label.len >> 8);
-    key[2] = (u_char) ctx->key_label.len;
+    key[1] = (u_char) (id.len >> 8);
+    key[2] = (u_char) id.len;
 
-    ngx_memcpy(key + 3, ctx->key_label.data, ctx->key_label.len);
+    ngx_memcpy(key + 3, id.data, id.len);
 
-    dst.data = key + 3 + ctx->key_label.len;
+    dst.data = key + 3 + id.len;
 
     if (ngx_decode_base64(&dst, sig) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    *len = 3 + ctx->key_label.len + dst.len;
+    *len = 3 + id.len + dst.len;
 
     return NGX_OK;
 }

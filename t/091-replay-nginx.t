@@ -31,7 +31,7 @@ sub guarded {
         location /sms {
             twilio_guard on;
             twilio_guard_https off;
-            twilio_guard_auth_token $TOKEN;
+            twilio_guard_auth_token @{[ $o{tokens} // $TOKEN ]};
             twilio_guard_url https://example.com/sms;
             twilio_guard_replay $replay;
             add_header X-Result \$twilio_guard_result always;
@@ -120,6 +120,15 @@ SKIP: {
 is status('Body=r'), '200 ok', 'a request before the reload';
 ok $n->reload, 'reload with the same zone';
 is status('Body=r'), '409 replayed', 'its copy after the reload: still a replay';
+
+# a rotation: another token first, the same one second
+my $OTHER = '0123456789abcdef0123456789abcdef';
+$n->{http} = guarded(zone => 'replay:1m', port => $port,
+                     tokens => "$OTHER;\n twilio_guard_auth_token $TOKEN");
+$n->write_conf;
+ok $n->reload, 'reload with a new token before the old one';
+is status('Body=r'), '409 replayed',
+   'a replay verified by the same token, now the second: still rejected';
 
 $n->{http} = guarded(zone => 'replay:2m', port => $port);
 $n->write_conf;
