@@ -53,6 +53,8 @@ typedef struct {
     size_t                      max_body;
     ngx_uint_t                  reject_status;
     ngx_uint_t                  log_level;     /* of rejections, dry run */
+
+    /* twilio_guard_replay; NULL when off */
     struct ngx_http_twilio_guard_replay_conf_s  *replay;
 
     /* where "twilio_guard on" was set, for errors found when merging */
