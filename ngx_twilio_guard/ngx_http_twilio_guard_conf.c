@@ -12,6 +12,8 @@
 #include <ngx_http.h>
 
 #include "ngx_http_twilio_guard_module.h"
+#include "ngx_http_twilio_guard_replay.h"
+#include "ngx_http_twilio_guard_zone.h"
 
 
 typedef struct {
@@ -234,6 +236,20 @@ ngx_command_t  ngx_http_twilio_guard_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_twilio_guard_loc_conf_t, log_level),
       &ngx_http_twilio_guard_log_levels },
+
+    { ngx_string("twilio_guard_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_twilio_guard_zone,
+      0,
+      0,
+      NULL },
+
+    { ngx_string("twilio_guard_replay"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_twilio_guard_replay,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
 
       ngx_null_command
 };
@@ -1591,6 +1607,7 @@ ngx_http_twilio_guard_create_loc_conf(ngx_conf_t *cf)
     conf->max_params = NGX_CONF_UNSET_UINT;
     conf->reject_status = NGX_CONF_UNSET_UINT;
     conf->log_level = NGX_CONF_UNSET_UINT;
+    conf->replay = NGX_CONF_UNSET_PTR;
 
     return conf;
 }
@@ -1642,6 +1659,7 @@ ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_uint_value(conf->reject_status, prev->reject_status,
                               NGX_HTTP_FORBIDDEN);
     ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_ERR);
+    ngx_conf_merge_ptr_value(conf->replay, prev->replay, NULL);
 
     if (!conf->enable) {
         return NGX_CONF_OK;

@@ -15,6 +15,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_twilio_guard_module.h"
+#include "ngx_http_twilio_guard_replay.h"
 
 
 /* how much of a URL or header value a log line shows */
@@ -92,9 +93,6 @@ static ngx_int_t ngx_http_twilio_guard_body_size(ngx_http_request_t *r,
 static ngx_int_t ngx_http_twilio_guard_body(ngx_http_request_t *r,
     size_t size, ngx_str_t *body);
 static ngx_uint_t ngx_http_twilio_guard_is_form(ngx_http_request_t *r);
-static ngx_int_t ngx_http_twilio_guard_reject(ngx_http_request_t *r,
-    ngx_http_twilio_guard_ctx_t *ctx, ngx_uint_t reason, ngx_int_t status,
-    const char *fmt, ...);
 static void *ngx_http_twilio_guard_alloc(void *pool, size_t size);
 
 static ngx_int_t ngx_http_twilio_guard_param(ngx_http_request_t *r,
@@ -793,6 +791,7 @@ static ngx_int_t
 ngx_http_twilio_guard_check(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx, ngx_str_t *body)
 {
+    ngx_int_t                          rc;
     ngx_str_t                          url, sig;
     ngx_twilio_str_t                   hex;
     ngx_twilio_result_t                res;
@@ -865,6 +864,11 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
         }
 
         if (ctx->reason == NGX_HTTP_TWILIO_GUARD_PENDING) {
+            rc = ngx_http_twilio_guard_replay_check(r, ctx, &sig);
+            if (rc != NGX_OK) {
+                return rc;
+            }
+
             ctx->reason = NGX_TWILIO_OK;
             return NGX_OK;
         }
@@ -1829,7 +1833,7 @@ ngx_http_twilio_guard_is_form(ngx_http_request_t *r)
  * request should still go through ngx_http_twilio_guard_log_value().
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_twilio_guard_reject(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx, ngx_uint_t reason, ngx_int_t status,
     const char *fmt, ...)
@@ -2179,6 +2183,10 @@ ngx_http_twilio_guard_init(ngx_conf_t *cf)
     ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
                   "twilio_guard: ngx_twilio_guard/"
                   NGX_HTTP_TWILIO_GUARD_VERSION " loaded");
+
+    if (ngx_http_twilio_guard_replay_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }

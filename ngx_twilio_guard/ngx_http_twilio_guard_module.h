@@ -59,6 +59,9 @@ typedef struct {
     ngx_uint_t                  reject_status;
     ngx_uint_t                  log_level;     /* of rejections, dry run */
 
+    /* twilio_guard_replay; NULL when off */
+    struct ngx_http_twilio_guard_replay_conf_s  *replay;
+
     /* where "twilio_guard on" was set, for errors found when merging */
     ngx_str_t                   enable_file;
     ngx_uint_t                  enable_line;
@@ -96,6 +99,10 @@ typedef struct {
     unsigned                            provisional:1;
 } ngx_http_twilio_guard_ctx_t;
 
+
+ngx_int_t ngx_http_twilio_guard_reject(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_uint_t reason, ngx_int_t status,
+    const char *fmt, ...);
 
 void *ngx_http_twilio_guard_create_loc_conf(ngx_conf_t *cf);
 char *ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,

@@ -155,7 +155,9 @@ const char  *ngx_twilio_reason_names[NGX_TWILIO_NREASONS] = {
     "too_many_params",
     "forwarded_malformed",
     "host_mismatch",
-    "json_malformed"
+    "json_malformed",
+    "replayed",
+    "replay_unavailable"
 };
 
 

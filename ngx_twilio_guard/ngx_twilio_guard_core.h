@@ -45,7 +45,9 @@
 #define NGX_TWILIO_FORWARDED_MALFORMED  19
 #define NGX_TWILIO_HOST_MISMATCH        20
 #define NGX_TWILIO_JSON_MALFORMED       21
-#define NGX_TWILIO_NREASONS             22
+#define NGX_TWILIO_REPLAYED             22
+#define NGX_TWILIO_REPLAY_UNAVAILABLE   23
+#define NGX_TWILIO_NREASONS             24
 
 
 /* what ngx_twilio_url_body_hash() found in a URL's query */

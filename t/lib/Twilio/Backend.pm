@@ -227,6 +227,7 @@ sub _serve {
     my $sel  = IO::Select->new($listen);
     my %conn;
     my $hits = 0;
+    my @pending;                # [due, fh, status, body] of delayed answers
 
     my $drop = sub {
         my ($fh) = @_;
@@ -238,7 +239,7 @@ sub _serve {
     while (1) {
         POSIX::_exit(0) if getppid() != $parent;
 
-        for my $fh ($sel->can_read(0.5)) {
+        for my $fh ($sel->can_read(@pending ? 0.05 : 0.5)) {
             if ($fh == $listen) {
                 while (my $c = $listen->accept) {
                     $c->blocking(0);
@@ -274,10 +275,27 @@ sub _serve {
                 $hits++;
                 ($status, $body) = ('200 OK',
                     _echo_body($req->{method}, $req->{uri}, $req->{body}, $req->{headers}));
+                # X-Backend-Status: NNN answers with that status,
+                # X-Backend-Delay: S answers S seconds later
+                my %h = map { @$_ } @{ $req->{headers} };
+                $status = "$1 Backend Status"
+                    if ($h{'x-backend-status'} // '') =~ /\A([1-5][0-9][0-9])\z/;
+                if (($h{'x-backend-delay'} // '') =~ /\A([0-9.]+)\z/) {
+                    $sel->remove($fh);
+                    push @pending, [Time::HiRes::time() + $1, $fh, $status, $body];
+                    next;
+                }
             }
             _respond($fh, $status, $body);
             $drop->($fh);
         }
+
+        my $t = Time::HiRes::time();
+        for my $p (grep { $_->[0] <= $t } @pending) {
+            _respond($p->[1], $p->[2], $p->[3]);
+            $drop->($p->[1]);
+        }
+        @pending = grep { $_->[0] > $t } @pending;
 
         my $now = time;
         for my $fh ($sel->handles) {
@@ -529,6 +547,10 @@ Twilio::Backend - echo upstream for the ngx_twilio_guard tests
 
 Echoed headers: C<content-type>, C<x-twilio-signature> and C<x-echo-*>;
 every header line when the request carries C<X-Echo-All>.
+
+Two request headers change the answer (the hit is counted all the same):
+C<X-Backend-Status: 500> answers with that status, C<X-Backend-Delay: 1.5>
+answers 1.5 seconds later (without holding up other connections).
 
 =head1 FUNCTIONS
 

@@ -1,0 +1,242 @@
+# twilio_guard_replay across time, reloads, workers and nginx instances:
+# the window passes, entries survive "nginx -s reload" when the zone keeps
+# its name and size, a client gone frees the request, 50 identical copies
+# at once reach the upstream once, a full zone evicts (and says so) or
+# answers 503, and a front nginx hashing on the signature gives a fleet the
+# guarantee of one machine.  Plain Test::More: it runs its own nginx
+# instances, with TEST_NGINX_BINARY and TEST_NGINX_LOAD_MODULES.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use IO::Socket::INET ();
+use Time::HiRes qw(sleep time);
+use Test::More;
+use Twilio::Backend qw(:all);
+use Twilio::Request;
+use Twilio::Nginx;
+
+my $port = $ENV{TEST_NGINX_REPLAY_PORT} || 1970;
+my $B = $ENV{TEST_NGINX_BACKEND_PORT};
+
+sub guarded {
+    my (%o) = @_;
+    my $replay = $o{replay} // 'zone=replay window=2s';
+    return <<"EOC";
+    twilio_guard_zone $o{zone};
+    server {
+        listen 127.0.0.1:$o{port};
+        listen 127.0.0.1:@{[$o{port} + 10]} http2;
+        location /sms {
+            twilio_guard on;
+            twilio_guard_https off;
+            twilio_guard_auth_token @{[ $o{tokens} // $TOKEN ]};
+            twilio_guard_url https://example.com/sms;
+            twilio_guard_replay $replay;
+            add_header X-Result \$twilio_guard_result always;
+            proxy_pass http://127.0.0.1:$B;
+        }
+    }
+EOC
+}
+
+my $n = Twilio::Nginx->new(name => 'replay', port => $port, workers => 2,
+                           http => guarded(zone => 'replay:1m',
+                                           port => $port));
+
+sub req {
+    my ($body, @h) = @_;
+    return signed_request(body => $body, headers => \@h);
+}
+
+sub status {
+    my ($body, @h) = @_;
+    my $r = $n->send(req($body, @h));
+    my ($res) = $r =~ m{^X-Result: (\S*)}mi;
+    return Twilio::Nginx::status_of($r) . (defined $res ? " $res" : '');
+}
+
+# sends all the requests at once, each on its own connection; the statuses
+sub burst {
+    my ($p, @reqs) = @_;
+    my @s = map {
+        IO::Socket::INET->new(PeerAddr => "127.0.0.1:$p", Timeout => 10)
+            or die "connect: $!"
+    } @reqs;
+    syswrite $s[$_], $reqs[$_] for 0 .. $#reqs;
+    my %st;
+    for my $s (@s) {
+        my $r = '';
+        my $deadline = time + 15;
+        while (time < $deadline) {
+            my $got = sysread $s, my $chunk, 65536;
+            last unless $got;
+            $r .= $chunk;
+        }
+        $st{ Twilio::Nginx::status_of($r) }++;
+        close $s;
+    }
+    return \%st;
+}
+
+sub log_has {
+    my ($re) = @_;
+    return scalar grep { $_ =~ $re } $n->log_lines;
+}
+
+ok $n->start, 'nginx starts with a zone and two workers';
+
+# the window
+backend_reset();
+is status('Body=w'), '200 ok', 'first copy passes';
+is status('Body=w'), '409 replayed', 'second copy: 409';
+ok log_has(qr/rejected: replayed, the same signature under token "1" was first seen \d+ ms ago and succeeded, idempotency token "-"/),
+   'the rejection is logged with its reason';
+sleep 2.3;
+is status('Body=w'), '200 ok', 'after the 2 s window it passes again';
+is backend_hits(), 2, 'the upstream saw it twice: once per window';
+
+# the idempotency token decides nothing
+is status('Body=w', 'I-Twilio-Idempotency-Token' => 'changed'), '409 replayed',
+   'another I-Twilio-Idempotency-Token is still a replay';
+ok log_has(qr/idempotency token "changed"/), 'the token is logged';
+
+# HTTP/2 (cleartext, prior knowledge)
+SKIP: {
+    skip 'no curl', 2 unless `curl --version 2>/dev/null` =~ /HTTP2/;
+    my $sig = signature_for(body => 'Body=h2');
+    my @curl = ('curl', '-s', '--http2-prior-knowledge', '-o', '/dev/null',
+                '-w', '%{http_code} %{http_version}',
+                '-H', "Content-Type: $FORM", '-H', "X-Twilio-Signature: $sig",
+                '--data-binary', 'Body=h2',
+                'http://127.0.0.1:' . ($port + 10) . '/sms');
+    my $h2 = sub { open my $p, '-|', @curl or die $!; local $/; <$p> };
+    is $h2->(), '200 2', 'HTTP/2: the first copy passes';
+    is $h2->(), '409 2', 'HTTP/2: the second is a replay';
+}
+
+# reloads
+is status('Body=r'), '200 ok', 'a request before the reload';
+ok $n->reload, 'reload with the same zone';
+is status('Body=r'), '409 replayed', 'its copy after the reload: still a replay';
+
+# a rotation: another token first, the same one second
+my $OTHER = '0123456789abcdef0123456789abcdef';
+$n->{http} = guarded(zone => 'replay:1m', port => $port,
+                     tokens => "$OTHER;\n twilio_guard_auth_token $TOKEN");
+$n->write_conf;
+ok $n->reload, 'reload with a new token before the old one';
+is status('Body=r'), '409 replayed',
+   'a replay verified by the same token, now the second: still rejected';
+
+$n->{http} = guarded(zone => 'replay:2m', port => $port);
+$n->write_conf;
+ok $n->reload, 'reload with the zone resized';
+is status('Body=r'), '200 ok', 'a resized zone starts empty';
+ok $n->reload, 'reload, the size unchanged';
+is status('Body=r'), '409 replayed', 'and keeps its entries again';
+
+# a failure frees the request; a request in flight blocks its copies
+backend_reset();
+my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") or die $!;
+syswrite $c, req('Body=gone', 'X-Backend-Delay' => '1');
+sleep 0.4;
+is status('Body=gone'), '409 replayed', 'a copy while the first is in flight: 409';
+ok log_has(qr/was first seen \d+ ms ago and is still in flight/),
+   'logged as in flight';
+close $c;
+sleep 0.4;
+is status('Body=gone'), '200 ok',
+   'the client of the first gave up (499): the retry reaches the upstream';
+is backend_hits(), 2, 'the upstream saw both';
+is status('Body=gone'), '409 replayed', 'and now it is done';
+
+# fifty identical requests at once to two workers
+for my $delay (0, 0.5) {
+    backend_reset();
+    my $req = req("Body=burst+$delay", 'X-Backend-Delay' => $delay);
+    my $st = burst($port, ($req) x 50);
+    is_deeply $st, { 200 => 1, 409 => 49 },
+              "50 copies at once (upstream delay $delay s): one 200, 49 409";
+    is backend_hits(), 1, '... and the upstream saw exactly one';
+}
+
+# a tiny zone filled past capacity: the oldest are evicted, and logged
+$n->{http} = guarded(zone => 'tiny:32k', port => $port,
+                     replay => 'zone=tiny window=1h');
+$n->write_conf;
+ok $n->reload, 'reload with a 32k zone';
+backend_reset();
+my %st;
+$st{ status("Body=fill+$_") =~ s/ .*//r }++ for 1 .. 400;
+is_deeply \%st, { 200 => 400 }, '400 distinct requests into a 32k zone pass';
+is backend_hits(), 400, 'all reached the upstream';
+my ($line) = grep { /twilio_guard_zone "tiny" is full/ } $n->log_lines;
+like $line // '', qr/\[warn\] .*twilio_guard_zone "tiny" is full: \d+ entries evicted in the last minute \(\d+ in all\), the youngest \d+ ms old, so entries are kept that long at least, not their whole window; the zone holds (\d+) entries: make it larger/,
+     'the evictions are logged at warn';
+my ($entries) = ($line // '') =~ /holds (\d+) entries/;
+diag "a 32k zone holds " . ($entries // '?') . " replay entries";
+is scalar(grep { /is full/ } $n->log_lines), 1, 'once a minute at most';
+is status('Body=fill+1'), '200 ok', 'the oldest entry was evicted: it passes';
+is status('Body=fill+400'), '409 replayed', 'the newest is still there';
+
+# a zone full of requests in flight: 503, never an open door
+backend_reset();
+my @reqs = map { req("Body=held+$_", 'X-Backend-Delay' => 2) } 1 .. 300;
+my $held = burst($port, @reqs);
+ok $held->{503}, "a zone full of requests in flight answers 503 ("
+                 . join(', ', map { "$_: $held->{$_}" } sort keys %$held)
+                 . ')';
+is $held->{200} + $held->{503}, 300, 'every request is a 200 or a 503';
+is backend_hits(), $held->{200}, 'only the recorded ones reached the upstream';
+ok log_has(qr/rejected: replay_unavailable, twilio_guard_zone "tiny" has no room for the request/),
+   'the 503 says why';
+is status('Body=fresh'), '200 ok', 'fresh requests pass once they are done';
+
+is_deeply [$n->bad_log_lines], [], 'no alert, crit or crash in the log';
+$n->stop;
+
+# a fleet: a front nginx hashing on the signature, two guarded nodes
+my ($p1, $p2, $p3) = ($port + 1, $port + 2, $port + 3);
+my @nodes = map {
+    Twilio::Nginx->new(name => "replay-node$_->[1]", port => $_->[0],
+                       http => guarded(zone => 'replay:1m', port => $_->[0],
+                                       replay => 'zone=replay'))
+} [$p2, 1], [$p3, 2];
+my $front = Twilio::Nginx->new(name => 'replay-front', port => $p1,
+                               http => <<"EOC");
+    upstream guarded {
+        hash \$http_x_twilio_signature consistent;
+        server 127.0.0.1:$p2;
+        server 127.0.0.1:$p3;
+    }
+    upstream round_robin {
+        server 127.0.0.1:$p2;
+        server 127.0.0.1:$p3;
+    }
+    server {
+        listen 127.0.0.1:$p1;
+        location /sms {
+            proxy_set_header Host \$host;
+            proxy_pass http://\$http_x_upstream;
+        }
+    }
+EOC
+ok $_->start, 'a guarded node starts' for @nodes;
+ok $front->start, 'the front starts';
+
+my (%hashed, %rr);
+for my $i (1 .. 10) {
+    my $r = req("Body=fleet+$i", 'X-Upstream' => 'guarded');
+    $hashed{ join ' ', map { Twilio::Nginx::status_of($front->send($r)) } 1, 2 }++;
+    $r = req("Body=rr+$i", 'X-Upstream' => 'round_robin');
+    $rr{ join ' ', map { Twilio::Nginx::status_of($front->send($r)) } 1, 2 }++;
+}
+is_deeply \%hashed, { '200 409' => 10 },
+          'hashed on the signature: every replay reaches the same node, 409';
+is_deeply \%rr, { '200 200' => 10 },
+          'round robin: each copy reaches the other node, which never saw it';
+
+$_->stop for $front, @nodes;
+done_testing;
