@@ -45,7 +45,9 @@
 #define NGX_TWILIO_FORWARDED_MALFORMED  19
 #define NGX_TWILIO_HOST_MISMATCH        20
 #define NGX_TWILIO_JSON_MALFORMED       21
-#define NGX_TWILIO_NREASONS             22
+#define NGX_TWILIO_HOST_MALFORMED       22
+#define NGX_TWILIO_CONTENT_TYPE_REPEATED 23
+#define NGX_TWILIO_NREASONS             24
 
 
 /* what ngx_twilio_url_body_hash() found in a URL's query */
@@ -118,6 +120,14 @@ typedef struct {
     ngx_twilio_str_t      url;             /* the URL Twilio requested */
     ngx_twilio_str_t      body;            /* the raw request body */
     ngx_twilio_str_t      signature;       /* the header's value */
+
+    /*
+     * the raw query of the request target, everything after its first
+     * "?" ("#" included): where AccountSid claims are looked for.  When
+     * data is NULL, the URL's query is (after its first "?").
+     */
+    ngx_twilio_str_t      query;
+
     int                   alg;             /* NGX_TWILIO_HMAC_* of the keys */
     unsigned              form:1;          /* urlencoded form content */
 
