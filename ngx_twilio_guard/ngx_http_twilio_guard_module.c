@@ -906,7 +906,8 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twilio_guard: %s, url \"%V\", body %uz, %uz MACs",
-                   ngx_twilio_reason_names[res.reason], &url, req.body.len,
+                   ngx_twilio_reason_names[res.reason],
+                   ngx_http_twilio_guard_log_value(r, &url), req.body.len,
                    res.tried);
 
     switch (res.reason) {
