@@ -1341,8 +1341,8 @@ X-Result: ok
 
 
 
-=== TEST 16k: X-Forwarded-Host and -Port count only with twilio_guard_forwarded_host on
-Not every balancer overwrites them (AWS ALB passes a client's
+=== TEST 16k: X-Forwarded-Host counts only with twilio_guard_forwarded_host on (1/2)
+Not every balancer overwrites it (AWS ALB passes a client's
 X-Forwarded-Host): by default the Host header makes the URL, the trusted
 proxy's X-Forwarded-Proto still its scheme.
 --- config
@@ -1354,17 +1354,106 @@ proxy's X-Forwarded-Proto still its scheme.
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
 --- raw_request eval
-[signed_request(body => "a=1", url => "https://hooks.example.com/sms",
-                headers => ["X-Forwarded-Proto" => "https",
-                            "X-Forwarded-Host" => "hooks.example.com"]),
- signed_request(body => "a=1", url => "https://localhost/sms",
-                headers => ["X-Forwarded-Proto" => "https",
-                            "X-Forwarded-Host" => "hooks.example.com",
-                            "X-Forwarded-Port" => "8443"])]
---- error_code eval
-[403, 200]
---- response_headers eval
-["X-Result: bad_signature", "X-Result: ok"]
+signed_request(body => "a=1", url => "https://hooks.example.com/sms",
+               headers => ["X-Forwarded-Proto" => "https",
+                           "X-Forwarded-Host" => "hooks.example.com"])
+--- error_code: 403
+--- response_headers
+X-Result: bad_signature
+
+
+
+=== TEST 16l: ... (2/2) the Host header does, X-Forwarded-Port is ignored too
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.0/8;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://localhost/sms",
+               headers => ["X-Forwarded-Proto" => "https",
+                           "X-Forwarded-Host" => "hooks.example.com",
+                           "X-Forwarded-Port" => "8443"])
+--- error_code: 200
+--- response_headers
+X-Result: ok
+
+
+
+=== TEST 16m: the default URL's Host may have a port and upper case
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", host => "Hooks.Example.com:8080",
+               url => "http://Hooks.Example.com:8080/sms")
+--- error_code: 200
+--- response_headers
+X-Result: ok
+
+
+
+=== TEST 16n: the default URL's Host may be an IP literal
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", host => "[2001:db8::1]:8080",
+               url => "http://[2001:db8::1]:8080/sms")
+--- error_code: 200
+--- response_headers
+X-Result: ok
+
+
+
+=== TEST 16o: userinfo ("@") in the default URL's Host is host_malformed, even signed
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", host => "u\@h", url => "http://u\@h/sms")
+--- error_code: 403
+--- response_headers
+X-Result: host_malformed
+
+
+
+=== TEST 16p: a missing Host (HTTP/1.0) is host_malformed for the default URL
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+"POST /sms HTTP/1.0\r\nX-Twilio-Signature: "
+    . twilio_signature("9f86d081884c7d659a2feaa0c55ad015", "http:///sms",
+                       "a=1")
+    . "\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    . "Content-Length: 3\r\n\r\na=1"
+--- error_code: 403
+--- response_headers
+X-Result: host_malformed
 
 
 
