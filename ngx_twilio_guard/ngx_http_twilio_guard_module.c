@@ -363,7 +363,7 @@ ngx_http_twilio_guard_before_body(ngx_http_request_t *r,
 
     /*
      * The default URL takes the Host header as sent, and nginx lets "#",
-     * "?", "/" and '"' through: the host must be a host, or the query the
+     * "?", "@" and '"' through: the host must be a host, or the query the
      * signature covers would not be the query the application reads.
      */
 
