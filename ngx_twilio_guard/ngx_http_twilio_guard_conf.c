@@ -202,6 +202,13 @@ ngx_command_t  ngx_http_twilio_guard_commands[] = {
       offsetof(ngx_http_twilio_guard_loc_conf_t, https),
       NULL },
 
+    { ngx_string("twilio_guard_forwarded_host"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_twilio_guard_loc_conf_t, forwarded_host),
+      NULL },
+
     { ngx_string("twilio_guard_dry_run"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -1602,6 +1609,7 @@ ngx_http_twilio_guard_create_loc_conf(ngx_conf_t *cf)
 
     conf->enable = NGX_CONF_UNSET;
     conf->https = NGX_CONF_UNSET;
+    conf->forwarded_host = NGX_CONF_UNSET;
     conf->dry_run = NGX_CONF_UNSET;
     conf->max_body = NGX_CONF_UNSET_SIZE;
     conf->max_params = NGX_CONF_UNSET_UINT;
@@ -1627,6 +1635,7 @@ ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,
 
     ngx_conf_merge_value(conf->enable, prev->enable, 0);
     ngx_conf_merge_value(conf->https, prev->https, 1);
+    ngx_conf_merge_value(conf->forwarded_host, prev->forwarded_host, 0);
     ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
 
     /*

@@ -176,6 +176,8 @@ static ngx_str_t  ngx_http_twilio_guard_signature_header =
     ngx_string("X-Twilio-Signature");
 static ngx_str_t  ngx_http_twilio_guard_settings_header =
     ngx_string("X-Twilio-Webhooks-Signature-Settings");
+static ngx_str_t  ngx_http_twilio_guard_content_type =
+    ngx_string("Content-Type");
 static ngx_str_t  ngx_http_twilio_guard_xf_proto =
     ngx_string("X-Forwarded-Proto");
 static ngx_str_t  ngx_http_twilio_guard_xf_host =
@@ -353,7 +355,38 @@ ngx_http_twilio_guard_before_body(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx)
 {
     ngx_int_t         rc;
+    ngx_str_t         host;
+    ngx_uint_t        has_port;
     ngx_twilio_str_t  hex;
+
+    /*
+     * The default URL takes the Host header as sent, and nginx lets "#",
+     * "?", "@" and '"' through: the host must be a host, or the query the
+     * signature covers would not be the query the application reads.
+     */
+
+    if (ctx->conf->url == NULL) {
+        if (r->headers_in.host) {
+            host = r->headers_in.host->value;
+
+        } else {
+            (void) ngx_http_twilio_guard_authority(r, &host);
+        }
+
+        if (ngx_http_twilio_guard_host_valid(&host, &has_port) != NGX_OK) {
+            rc = ngx_http_twilio_guard_reject(r, ctx,
+                                              NGX_TWILIO_HOST_MALFORMED,
+                                              ctx->conf->reject_status,
+                                              "the Host header \"%V\" is not "
+                                              "a host name or address with "
+                                              "an optional port",
+                                              ngx_http_twilio_guard_log_value(
+                                                                 r, &host));
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
+        }
+    }
 
     if (ngx_http_twilio_guard_url(r, ctx->conf, &ctx->url) != NGX_OK) {
         return ngx_http_twilio_guard_fail(r, ctx, NGX_TWILIO_ERROR,
@@ -390,7 +423,7 @@ ngx_http_twilio_guard_headers(ngx_http_request_t *r,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_http_twilio_guard_ctx_t *ctx)
 {
     ngx_int_t                            rc;
-    ngx_str_t                            sig, settings, authority;
+    ngx_str_t                            sig, settings, authority, id, ct;
     ngx_uint_t                           i, n;
     ngx_twilio_str_t                     key_id;
     ngx_http_twilio_guard_shared_key_t  *sk;
@@ -470,7 +503,8 @@ ngx_http_twilio_guard_headers(ngx_http_request_t *r,
                                             "X-Twilio-Webhooks-Signature-"
                                             "Settings \"%V\" is not "
                                             "\"key=ID,algorithm=HMAC_SHA256\"",
-                                            &settings);
+                                            ngx_http_twilio_guard_log_value(r,
+                                                                 &settings));
         }
 
         if (rc == NGX_TWILIO_UNSUPPORTED_ALG) {
@@ -479,7 +513,9 @@ ngx_http_twilio_guard_headers(ngx_http_request_t *r,
                                             "X-Twilio-Webhooks-Signature-"
                                             "Settings \"%V\" names an "
                                             "algorithm other than "
-                                            "HMAC_SHA256", &settings);
+                                            "HMAC_SHA256",
+                                            ngx_http_twilio_guard_log_value(r,
+                                                                 &settings));
         }
 
         sk = lcf->shared_keys ? lcf->shared_keys->elts : NULL;
@@ -497,12 +533,16 @@ ngx_http_twilio_guard_headers(ngx_http_request_t *r,
         }
 
         if (ctx->keys == NULL) {
+            id.data = key_id.data;
+            id.len = key_id.len;
+
             return ngx_http_twilio_guard_reject(r, ctx,
                                             NGX_TWILIO_UNKNOWN_KEY,
                                             lcf->reject_status,
                                             "no twilio_guard_shared_key "
-                                            "with id \"%*s\"",
-                                            key_id.len, key_id.data);
+                                            "with id \"%V\"",
+                                            ngx_http_twilio_guard_log_value(r,
+                                                                       &id));
         }
 
     } else if (lcf->keys) {
@@ -530,6 +570,21 @@ ngx_http_twilio_guard_headers(ngx_http_request_t *r,
                                             ctx->shared_key ? "SHA256"
                                                             : "SHA1",
                                             sig.len);
+    }
+
+    /*
+     * nginx reads the first Content-Type, some applications the last
+     * (gunicorn): form for one, JSON for the other
+     */
+
+    n = ngx_http_twilio_guard_header(r, &ngx_http_twilio_guard_content_type,
+                                     &ct);
+    if (n > 1) {
+        return ngx_http_twilio_guard_reject(r, ctx,
+                                            NGX_TWILIO_CONTENT_TYPE_REPEATED,
+                                            lcf->reject_status,
+                                            "Content-Type header sent %ui "
+                                            "times", n);
     }
 
     if (r->headers_in.content_length_n > (off_t) lcf->max_body) {
@@ -792,6 +847,7 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx, ngx_str_t *body)
 {
     ngx_int_t                          rc;
+    u_char                            *q, *last;
     ngx_str_t                          url, sig;
     ngx_twilio_str_t                   hex;
     ngx_twilio_result_t                res;
@@ -814,6 +870,17 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
     req.form = ngx_http_twilio_guard_is_form(r);
     req.alg = ctx->shared_key ? NGX_TWILIO_HMAC_SHA256 : NGX_TWILIO_HMAC_SHA1;
     req.max_params = lcf->max_params;
+
+    /*
+     * AccountSid claims are read in the query the application gets (the
+     * raw request target's, "#" included), whatever URL was signed
+     */
+
+    last = r->unparsed_uri.data + r->unparsed_uri.len;
+    q = ngx_strlchr(r->unparsed_uri.data, last, '?');
+
+    req.query.data = q ? q + 1 : last;
+    req.query.len = last - req.query.data;
 
     if (body) {
         req.body.data = body->data;
@@ -839,7 +906,8 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "twilio_guard: %s, url \"%V\", body %uz, %uz MACs",
-                   ngx_twilio_reason_names[res.reason], &url, req.body.len,
+                   ngx_twilio_reason_names[res.reason],
+                   ngx_http_twilio_guard_log_value(r, &url), req.body.len,
                    res.tried);
 
     switch (res.reason) {
@@ -1240,7 +1308,9 @@ ngx_http_twilio_guard_trusted(ngx_http_request_t *r,
 /*
  * What a trusted proxy says about the URL Twilio requested.  Only what
  * the configuration uses is read: the scheme for twilio_guard_https over
- * plain HTTP, everything for the default URL.  Each header must be well
+ * plain HTTP and for the default URL; the host and port for the default
+ * URL with twilio_guard_forwarded_host on (not every proxy overwrites
+ * what the client sent in them).  Each header must be well
  * formed (see ngx_http_twilio_guard_forwarded); NGX_DECLINED names the
  * first one that is not in fwd->bad, and leaves it out of fwd.
  */
@@ -1291,7 +1361,7 @@ ngx_http_twilio_guard_forwarded_read(ngx_http_request_t *r,
         }
     }
 
-    if (!url) {
+    if (!url || !lcf->forwarded_host) {
         return rc;
     }
 
@@ -1445,7 +1515,8 @@ ngx_http_twilio_guard_forwarded(ngx_http_request_t *r, ngx_str_t *name,
 
 
 /*
- * An X-Forwarded-Host: a host name (RFC 3986 reg-name: letters, digits,
+ * A host for the default URL (the Host header, or X-Forwarded-Host): a
+ * host name (RFC 3986 reg-name: letters, digits,
  * "-._~!$&'()*+;=" and %XX) or an IP literal in brackets, then an
  * optional ":port".  has_port says whether the port is there.
  */
@@ -1588,10 +1659,11 @@ ngx_http_twilio_guard_header(ngx_http_request_t *r, ngx_str_t *name,
  * The URL Twilio requested: twilio_guard_url, or by default
  * $scheme://$http_host$request_uri, the raw bytes the client sent (the
  * request target's authority where there is no Host header, as HTTP/2
- * and HTTP/3 allow).  From a trusted proxy, well-formed
- * X-Forwarded-Proto, -Host and -Port stand in for the scheme, host and
- * port nginx sees; a malformed one has been rejected before (in a dry
- * run it is left out).
+ * and HTTP/3 allow), checked by ngx_http_twilio_guard_host_valid()
+ * before.  From a trusted proxy, a well-formed X-Forwarded-Proto stands
+ * in for the scheme, and with twilio_guard_forwarded_host on, well-formed
+ * X-Forwarded-Host and -Port for the host and port nginx sees; a
+ * malformed one has been rejected before (in a dry run it is left out).
  */
 
 static ngx_int_t

@@ -48,6 +48,7 @@ typedef struct {
 typedef struct {
     ngx_flag_t                  enable;
     ngx_flag_t                  https;
+    ngx_flag_t                  forwarded_host; /* X-Forwarded-Host, -Port */
     ngx_flag_t                  dry_run;
     ngx_array_t                *keys;          /* of ngx_twilio_key_t */
     ngx_array_t                *shared_keys;   /* of ..._shared_key_t */

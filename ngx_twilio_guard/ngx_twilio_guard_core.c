@@ -157,7 +157,9 @@ const char  *ngx_twilio_reason_names[NGX_TWILIO_NREASONS] = {
     "host_mismatch",
     "json_malformed",
     "replayed",
-    "replay_unavailable"
+    "replay_unavailable",
+    "host_malformed",
+    "content_type_repeated"
 };
 
 
@@ -2369,49 +2371,140 @@ ngx_twilio_account_name(const u_char *name, size_t len)
 
 
 /*
- * The parameters named AccountSid (see ngx_twilio_account_name()) in an
- * &-list: returns how many, with the raw value of the first in *raw.
- * Such a key decodes to at most 12 bytes, so from at most 36.
+ * Whether a raw (still escaped) key names an account for some reader:
+ * decoded, with everything but letters dropped and the letters folded as
+ * ngx_twilio_account_name() folds them, it contains "accountsid".  So
+ * " AccountSid" (PHP drops leading spaces), "AccountSid%00x" (PHP cuts
+ * at NUL), "AccountSid[]" (PHP, qs, Rack arrays) and "request.AccountSid"
+ * (ASP.NET prefixes) all count.  Decodes byte by byte, without a buffer.
  */
 
-#define NGX_TWILIO_ACCOUNT_KEY_MAX  36
+static int
+ngx_twilio_key_names_account(const u_char *p, const u_char *last)
+{
+    size_t               m;
+    u_char               c, lead, letter, *d;
+    static const u_char  expect[] = "accountsid";
+
+    m = 0;
+    lead = 0;
+
+    while (p < last) {
+        d = &c;
+
+        if (*p == '+' || *p == '%') {
+            p = ngx_twilio_decode_escape(&d, p, last);
+
+        } else {
+            c = *p++;
+        }
+
+        letter = 0;
+
+        /* U+017F (long s), U+0130 and U+0131 (dotted and dotless I) */
+
+        if (lead == 0xc5 && c == 0xbf) {
+            letter = 's';
+
+        } else if (lead == 0xc4 && (c == 0xb0 || c == 0xb1)) {
+            letter = 'i';
+        }
+
+        lead = 0;
+
+        if (letter == 0) {
+            if (c == 0xc4 || c == 0xc5) {
+                lead = c;
+                continue;
+            }
+
+            letter = ngx_twilio_lower(c);
+
+            if (letter < 'a' || letter > 'z') {
+                continue;
+            }
+        }
+
+        /* "a" starts "accountsid" and occurs nowhere else in it */
+
+        if (letter == expect[m]) {
+            if (++m == sizeof(expect) - 1) {
+                return 1;
+            }
+
+        } else {
+            m = (letter == 'a');
+        }
+    }
+
+    return 0;
+}
+
+
+/*
+ * The parameters that name an account (see ngx_twilio_key_names_account())
+ * in a list separated by "&" or ";" (Rack 2, Perl's CGI, older Python and
+ * Go split on both): returns how many, with the raw value of the first in
+ * *raw.
+ */
 
 static size_t
 ngx_twilio_list_accounts(const u_char *p, const u_char *last,
     ngx_twilio_str_t *raw)
 {
-    size_t         n, klen;
-    u_char         key[NGX_TWILIO_ACCOUNT_KEY_MAX];
-    const u_char  *amp, *eq;
+    size_t         n;
+    const u_char  *end, *eq;
 
     n = 0;
 
     while (p < last) {
-        amp = memchr(p, '&', last - p);
-        if (amp == NULL) {
-            amp = last;
+        for (end = p; end < last && *end != '&' && *end != ';'; end++) {
+            /* void */
         }
 
-        eq = memchr(p, '=', amp - p);
+        eq = memchr(p, '=', end - p);
         if (eq == NULL) {
-            eq = amp;
+            eq = end;
         }
 
-        if (eq > p && eq - p <= NGX_TWILIO_ACCOUNT_KEY_MAX) {
-            klen = ngx_twilio_unescape(key, p, eq - p);
-
-            if (ngx_twilio_account_name(key, klen)) {
-                if (n++ == 0) {
-                    raw->data = (u_char *) (eq < amp ? eq + 1 : amp);
-                    raw->len = amp - raw->data;
-                }
+        if (ngx_twilio_key_names_account(p, eq)) {
+            if (n++ == 0) {
+                raw->data = (u_char *) (eq < end ? eq + 1 : end);
+                raw->len = end - raw->data;
             }
         }
 
-        p = amp + 1;
+        p = end + 1;
     }
 
     return n;
+}
+
+
+/*
+ * Whether a body is read as JSON by applications that parse the body as
+ * JSON whatever its type: after an optional UTF-8 byte order mark and
+ * JSON white space, it starts with "{" or "[".
+ */
+
+static int
+ngx_twilio_json_like(const u_char *p, size_t len)
+{
+    const u_char  *last;
+
+    last = p + len;
+
+    if (len >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
+        p += 3;
+    }
+
+    while (p < last
+           && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    {
+        p++;
+    }
+
+    return p < last && (*p == '{' || *p == '[');
 }
 
 
@@ -2868,9 +2961,14 @@ ngx_twilio_json_claim(void *data, const ngx_twilio_str_t *value)
  * The account a request claims, decided once for the signature check
  * and for $twilio_account_sid:
  *
- *   - every parameter named AccountSid (see ngx_twilio_account_name()) in
- *     the URL's query and, for a form, in the body counts; more than one
+ *   - every parameter that names an account (see
+ *     ngx_twilio_key_names_account()) in the request's query (req->query,
+ *     else the URL's, "#" and what follows included) and, for a form, in
+ *     the body counts, "&" and ";" separating parameters; more than one
  *     is NGX_TWILIO_ACCOUNT_AMBIGUOUS;
+ *   - with json set, a form body that reads as JSON (see
+ *     ngx_twilio_json_like()) is NGX_TWILIO_ACCOUNT_AMBIGUOUS: the guard
+ *     would read it as a form, many applications as JSON;
  *   - with json set, a body that is not a form but is signed through
  *     bodySHA256 must be JSON (else NGX_TWILIO_JSON_MALFORMED), and every
  *     member named AccountSid in it, at any depth, must be a string equal
@@ -2888,7 +2986,7 @@ ngx_twilio_account_claim(const ngx_twilio_request_t *req, int json,
     int                       hash;
     size_t                    n, m;
     u_char                   *buf;
-    const u_char             *p, *last;
+    const u_char             *p;
     ngx_twilio_str_t          raw, other, hex;
     ngx_twilio_json_claim_t   jc;
 
@@ -2897,21 +2995,30 @@ ngx_twilio_account_claim(const ngx_twilio_request_t *req, int json,
 
     n = 0;
 
-    if (req->url.len) {
-        last = memchr(req->url.data, '#', req->url.len);
-        if (last == NULL) {
-            last = req->url.data + req->url.len;
-        }
+    /* the whole query, "#" included: proxy_pass and Go read past it */
 
-        p = memchr(req->url.data, '?', last - req->url.data);
+    if (req->query.data) {
+        n = ngx_twilio_list_accounts(req->query.data,
+                                     req->query.data + req->query.len, &raw);
+
+    } else if (req->url.len) {
+        p = memchr(req->url.data, '?', req->url.len);
         if (p) {
-            n = ngx_twilio_list_accounts(p + 1, last, &raw);
+            n = ngx_twilio_list_accounts(p + 1, req->url.data + req->url.len,
+                                         &raw);
         }
     }
 
     /* before the body is read (body_later), only the query can claim */
 
     if (req->form && req->body.len && !req->body_later) {
+
+        /* a form for the guard, JSON for many applications */
+
+        if (json && ngx_twilio_json_like(req->body.data, req->body.len)) {
+            return NGX_TWILIO_ACCOUNT_AMBIGUOUS;
+        }
+
         m = ngx_twilio_list_accounts(req->body.data,
                                      req->body.data + req->body.len, &other);
         if (n == 0) {

@@ -23,31 +23,33 @@
 
 /* results, in the order of ngx_twilio_reason_names[] */
 
-#define NGX_TWILIO_OK                   0
-#define NGX_TWILIO_NO_SIGNATURE         1
-#define NGX_TWILIO_SIGNATURE_REPEATED   2
-#define NGX_TWILIO_SIGNATURE_MALFORMED  3
-#define NGX_TWILIO_BAD_SIGNATURE        4
-#define NGX_TWILIO_BODY_HASH_MISMATCH   5
-#define NGX_TWILIO_BODY_HASH_MALFORMED  6
-#define NGX_TWILIO_BODY_UNSIGNED        7
-#define NGX_TWILIO_BODY_TOO_LARGE       8
-#define NGX_TWILIO_BODY_UNAVAILABLE     9
-#define NGX_TWILIO_UNKNOWN_ACCOUNT      10
-#define NGX_TWILIO_IP_DENIED            11
-#define NGX_TWILIO_NOT_HTTPS            12
-#define NGX_TWILIO_SETTINGS_MALFORMED   13
-#define NGX_TWILIO_UNKNOWN_KEY          14
-#define NGX_TWILIO_UNSUPPORTED_ALG      15
-#define NGX_TWILIO_ERROR                16
-#define NGX_TWILIO_ACCOUNT_AMBIGUOUS    17
-#define NGX_TWILIO_TOO_MANY_PARAMS      18
-#define NGX_TWILIO_FORWARDED_MALFORMED  19
-#define NGX_TWILIO_HOST_MISMATCH        20
-#define NGX_TWILIO_JSON_MALFORMED       21
-#define NGX_TWILIO_REPLAYED             22
-#define NGX_TWILIO_REPLAY_UNAVAILABLE   23
-#define NGX_TWILIO_NREASONS             24
+#define NGX_TWILIO_OK                    0
+#define NGX_TWILIO_NO_SIGNATURE          1
+#define NGX_TWILIO_SIGNATURE_REPEATED    2
+#define NGX_TWILIO_SIGNATURE_MALFORMED   3
+#define NGX_TWILIO_BAD_SIGNATURE         4
+#define NGX_TWILIO_BODY_HASH_MISMATCH    5
+#define NGX_TWILIO_BODY_HASH_MALFORMED   6
+#define NGX_TWILIO_BODY_UNSIGNED         7
+#define NGX_TWILIO_BODY_TOO_LARGE        8
+#define NGX_TWILIO_BODY_UNAVAILABLE      9
+#define NGX_TWILIO_UNKNOWN_ACCOUNT       10
+#define NGX_TWILIO_IP_DENIED             11
+#define NGX_TWILIO_NOT_HTTPS             12
+#define NGX_TWILIO_SETTINGS_MALFORMED    13
+#define NGX_TWILIO_UNKNOWN_KEY           14
+#define NGX_TWILIO_UNSUPPORTED_ALG       15
+#define NGX_TWILIO_ERROR                 16
+#define NGX_TWILIO_ACCOUNT_AMBIGUOUS     17
+#define NGX_TWILIO_TOO_MANY_PARAMS       18
+#define NGX_TWILIO_FORWARDED_MALFORMED   19
+#define NGX_TWILIO_HOST_MISMATCH         20
+#define NGX_TWILIO_JSON_MALFORMED        21
+#define NGX_TWILIO_REPLAYED              22
+#define NGX_TWILIO_REPLAY_UNAVAILABLE    23
+#define NGX_TWILIO_HOST_MALFORMED        24
+#define NGX_TWILIO_CONTENT_TYPE_REPEATED 25
+#define NGX_TWILIO_NREASONS              26
 
 
 /* what ngx_twilio_url_body_hash() found in a URL's query */
@@ -120,6 +122,14 @@ typedef struct {
     ngx_twilio_str_t      url;             /* the URL Twilio requested */
     ngx_twilio_str_t      body;            /* the raw request body */
     ngx_twilio_str_t      signature;       /* the header's value */
+
+    /*
+     * the raw query of the request target, everything after its first
+     * "?" ("#" included): where AccountSid claims are looked for.  When
+     * data is NULL, the URL's query is (after its first "?").
+     */
+    ngx_twilio_str_t      query;
+
     int                   alg;             /* NGX_TWILIO_HMAC_* of the keys */
     size_t                max_params;      /* form parameters; 0: no cap */
     unsigned              form:1;          /* urlencoded form content */

@@ -126,6 +126,7 @@ X-Result: ok
         twilio_guard on;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_trusted_proxy 127.0.0.0/8;
+        twilio_guard_forwarded_host on;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
 --- raw_request eval
@@ -142,6 +143,7 @@ signed_request(body => "a=1", url => "https://hooks.example.com/sms",
         twilio_guard on;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_trusted_proxy 127.0.0.0/8;
+        twilio_guard_forwarded_host on;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
 --- raw_request eval
@@ -159,6 +161,7 @@ signed_request(body => "a=1", url => "https://hooks.example.com:8443/sms",
         twilio_guard on;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_trusted_proxy 127.0.0.0/8;
+        twilio_guard_forwarded_host on;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
 --- raw_request eval
@@ -177,6 +180,7 @@ rejected: not_https, request did not arrive over HTTPS (twilio_guard_https on), 
         twilio_guard on;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_trusted_proxy 10.0.0.0/8;
+        twilio_guard_forwarded_host on;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
 --- raw_request eval
@@ -194,6 +198,7 @@ twilio_guard: rejected: not_https, request did not arrive over HTTPS (twilio_gua
     location /sms {
         twilio_guard on;
         twilio_guard_https off;
+        twilio_guard_forwarded_host on;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
@@ -216,6 +221,7 @@ signature does not match url "http://localhost/sms"
         twilio_guard on;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_trusted_proxy 127.0.0.1;
+        twilio_guard_forwarded_host on;
         twilio_guard_allow 35.90.102.128/25;
         twilio_guard_deny all;
 
@@ -243,6 +249,7 @@ signed_request(body => "a=1", url => "https://hooks.example.com/sms",
         twilio_guard on;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_trusted_proxy 127.0.0.1;
+        twilio_guard_forwarded_host on;
         twilio_guard_allow 35.90.102.128/25;
         twilio_guard_deny all;
 
@@ -1129,6 +1136,7 @@ signed_request(body => "Body=%00%09%1F%7F%25+100%25%2B%C3%A9%0")
         twilio_guard on;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_trusted_proxy 127.0.0.0/8;
+        twilio_guard_forwarded_host on;
         add_header X-Result $twilio_guard_result always;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
@@ -1151,6 +1159,7 @@ rejected: not_https, request did not arrive over HTTPS (twilio_guard_https on), 
         twilio_guard on;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_trusted_proxy 127.0.0.0/8;
+        twilio_guard_forwarded_host on;
         add_header X-Result $twilio_guard_result always;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
@@ -1170,6 +1179,7 @@ X-Result: not_https
         twilio_guard on;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_trusted_proxy 127.0.0.0/8;
+        twilio_guard_forwarded_host on;
         add_header X-Result $twilio_guard_result always;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
@@ -1190,6 +1200,7 @@ X-Result: ok
         twilio_guard on;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_trusted_proxy 127.0.0.0/8;
+        twilio_guard_forwarded_host on;
         add_header X-Result $twilio_guard_result always;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
@@ -1211,6 +1222,7 @@ rejected: forwarded_malformed, X-Forwarded-Host "hooks.example.com/x?" from the 
         twilio_guard on;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_trusted_proxy 127.0.0.0/8;
+        twilio_guard_forwarded_host on;
         add_header X-Result $twilio_guard_result always;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
@@ -1233,6 +1245,7 @@ rejected: forwarded_malformed, X-Forwarded-Port "443@evil" from the trusted prox
         twilio_guard on;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_trusted_proxy 127.0.0.0/8;
+        twilio_guard_forwarded_host on;
         add_header X-Result $twilio_guard_result always;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
@@ -1253,6 +1266,7 @@ X-Result: forwarded_malformed
         twilio_guard on;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_trusted_proxy 127.0.0.0/8;
+        twilio_guard_forwarded_host on;
         add_header X-Result $twilio_guard_result always;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
@@ -1274,6 +1288,7 @@ rejected: forwarded_malformed, X-Forwarded-Proto "" from the trusted proxy 127.0
         twilio_guard on;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_trusted_proxy 127.0.0.0/8;
+        twilio_guard_forwarded_host on;
         add_header X-Result $twilio_guard_result always;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
@@ -1294,6 +1309,7 @@ X-Result: ok
         twilio_guard on;
         twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_trusted_proxy 127.0.0.0/8;
+        twilio_guard_forwarded_host on;
         proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
     }
 --- raw_request eval
@@ -1324,6 +1340,122 @@ signed_request(body => "a=1",
 --- error_code: 200
 --- response_headers
 X-Result: ok
+
+
+
+=== TEST 16k: X-Forwarded-Host counts only with twilio_guard_forwarded_host on (1/2)
+Not every balancer overwrites it (AWS ALB passes a client's
+X-Forwarded-Host): by default the Host header makes the URL, the trusted
+proxy's X-Forwarded-Proto still its scheme.
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.0/8;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://hooks.example.com/sms",
+               headers => ["X-Forwarded-Proto" => "https",
+                           "X-Forwarded-Host" => "hooks.example.com"])
+--- error_code: 403
+--- response_headers
+X-Result: bad_signature
+
+
+
+=== TEST 16l: ... (2/2) the Host header does, X-Forwarded-Port is ignored too
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_trusted_proxy 127.0.0.0/8;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", url => "https://localhost/sms",
+               headers => ["X-Forwarded-Proto" => "https",
+                           "X-Forwarded-Host" => "hooks.example.com",
+                           "X-Forwarded-Port" => "8443"])
+--- error_code: 200
+--- response_headers
+X-Result: ok
+
+
+
+=== TEST 16m: the default URL's Host may have a port and upper case
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", host => "Hooks.Example.com:8080",
+               url => "http://Hooks.Example.com:8080/sms")
+--- error_code: 200
+--- response_headers
+X-Result: ok
+
+
+
+=== TEST 16n: the default URL's Host may be an IP literal
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", host => "[2001:db8::1]:8080",
+               url => "http://[2001:db8::1]:8080/sms")
+--- error_code: 200
+--- response_headers
+X-Result: ok
+
+
+
+=== TEST 16o: userinfo ("@") in the default URL's Host is host_malformed, even signed
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "a=1", host => "u\@h", url => "http://u\@h/sms")
+--- error_code: 403
+--- response_headers
+X-Result: host_malformed
+
+
+
+=== TEST 16p: a missing Host (HTTP/1.0) is host_malformed for the default URL
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+"POST /sms HTTP/1.0\r\nX-Twilio-Signature: "
+    . twilio_signature("9f86d081884c7d659a2feaa0c55ad015", "http:///sms",
+                       "a=1")
+    . "\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    . "Content-Length: 3\r\n\r\na=1"
+--- error_code: 403
+--- response_headers
+X-Result: host_malformed
 
 
 
@@ -1594,7 +1726,7 @@ qr/\[info\] .*twilio_guard: dry run, would reject: no_signature/
 signed_request(target => "/sms?" . ("x" x 3000), body => "a=1")
 --- error_code: 403
 --- error_log eval
-qr/rejected: bad_signature, signature does not match url "http:\/\/localhost\/sms\?x{100,1000}\.\.\.\(cut/
+qr/rejected: bad_signature, signature does not match url "http:\/\/localhost\/sms\?x{200,256}\.\.\.\(cut, 3021 bytes\)"/
 
 
 

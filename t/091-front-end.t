@@ -89,6 +89,10 @@ like $front_conf, qr/proxy_set_header X-Forwarded-Host /,
      'the front overwrites X-Forwarded-Host';
 like $guarded_conf, qr/twilio_guard_trusted_proxy +127\.0\.0\.1;/,
      'the guarded nginx trusts the front';
+like $front_conf, qr/proxy_set_header Host +\$http_host;/,
+     'the front sends the host Twilio called in Host';
+unlike $guarded_conf, qr/twilio_guard_forwarded_host +on/,
+     'the guarded nginx takes the host from Host, not X-Forwarded-Host';
 
 my $front = Twilio::Nginx->new(name => 'front', port => $fport,
                                http => $front_conf);

@@ -911,13 +911,14 @@ validate_capped(const char *url, const char *body, size_t max_params,
 int
 main(void)
 {
-    int                i;
-    char              *c1, *c2;
-    size_t             n, line;
-    u_char             buf[64];
-    tokens_t           t;
-    const char        *err, *sig, *url, *body;
-    ngx_twilio_str_t   hex, raw;
+    int                   i, rc;
+    char                 *c1, *c2;
+    size_t                n, line;
+    u_char                buf[64];
+    tokens_t              t;
+    const char           *err, *sig, *url, *body;
+    ngx_twilio_str_t      hex, raw, qsid;
+    ngx_twilio_request_t  qreq;
 
     /* decoding */
 
@@ -1485,8 +1486,49 @@ main(void)
        "claim: the key in another case, escaped, with a long s");
     ok(strcmp(claim("https://h/p?AccountSid=AC2", "AccountSid=AC1", 1, 1),
               "account_ambiguous") == 0, "claim: query and form body");
-    ok(strcmp(claim("https://h/p?AccountSid=AC2#AccountSid=AC1", "", 0, 1),
-              "ok:AC2") == 0, "claim: the fragment is not the query");
+    ok(strcmp(claim("https://h/p?a=2#&AccountSid=AC1", "", 0, 1), "ok:AC1")
+       == 0,
+       "claim: a \"#\" does not end the query (proxy_pass, Go read on)");
+    memset(&qreq, 0, sizeof(qreq));
+    qreq.url.data = (u_char *) "https://h/p?AccountSid=AC1";
+    qreq.url.len = strlen((char *) qreq.url.data);
+    qreq.query.data = (u_char *) "From=x&AccountSid=AC2";
+    qreq.query.len = strlen((char *) qreq.query.data);
+    rc = ngx_twilio_account_claim(&qreq, 1, heap_alloc, NULL, &qsid);
+    qreq.query.len = 0;
+    ok(rc == NGX_TWILIO_OK && qsid.len == 3
+       && memcmp(qsid.data, "AC2", 3) == 0
+       && ngx_twilio_account_claim(&qreq, 1, heap_alloc, NULL, &qsid)
+          == NGX_TWILIO_OK && qsid.data == NULL,
+       "claim: the request's own query, not the URL's, when given");
+    ok(strcmp(claim("https://h/p?From=x;AccountSid=AC1&AccountSid=AC2", "",
+                    0, 1), "account_ambiguous") == 0
+       && strcmp(claim("https://h/p", "a=1;AccountSid=AC1", 1, 1), "ok:AC1")
+          == 0,
+       "claim: \";\" separates parameters too");
+    ok(strcmp(claim("https://h/p", "AccountSid=AC2&+AccountSid=AC1", 1, 1),
+              "account_ambiguous") == 0
+       && strcmp(claim("https://h/p", "AccountSid=AC2&AccountSid%00x=AC1",
+                       1, 1), "account_ambiguous") == 0
+       && strcmp(claim("https://h/p", "AccountSid=AC2&AccountSid%5B%5D=AC1",
+                       1, 1), "account_ambiguous") == 0
+       && strcmp(claim("https://h/p", "AccountSid=AC2&request.AccountSid=AC1",
+                       1, 1), "account_ambiguous") == 0
+       && strcmp(claim("https://h/p", "a=1&%20Account_S%C4%B1d[0]=AC1", 1, 1),
+                 "ok:AC1") == 0,
+       "claim: any name whose letters contain accountsid");
+    ok(strcmp(claim("https://h/p", "AccountSi=AC1&AccountSd=AC2&Acc0untSid=3",
+                    1, 1), "ok:(none)") == 0
+       && strcmp(claim("https://h/p", "AAccountSid=AC1&%C5accountsid=x", 1, 1),
+                 "account_ambiguous") == 0,
+       "claim: the letters must spell accountsid in a row");
+    ok(strcmp(claim("https://h/p", " \r\n[\"AccountSid=AC1\"]", 1, 1),
+              "account_ambiguous") == 0
+       && strcmp(claim("https://h/p", "\xef\xbb\xbf{}", 1, 1),
+                 "account_ambiguous") == 0
+       && strcmp(claim("https://h/p", "{\"a\":1}", 1, 0), "ok:(none)") == 0
+       && strcmp(claim("https://h/p", "a={}", 1, 1), "ok:(none)") == 0,
+       "claim: a form body that reads as JSON, with bound keys");
 
     body = "{\"AccountSid\":\"AC2\"}";
     ok(strcmp(claim(json_url("https://h/p?AccountSid=AC1", body), body, 0, 1),

@@ -414,4 +414,72 @@ fuzz_account_name(const uint8_t *p, size_t len)
 }
 
 
+/*
+ * A reference reading of "this parameter name names an account": the
+ * decoded name folded as in fuzz_account_name(), everything but letters
+ * dropped, then searched for "accountsid".
+ */
+
+FUZZ_HELPER int
+fuzz_names_account(const uint8_t *p, size_t len)
+{
+    int       found;
+    size_t    i, n;
+    uint8_t  *folded;
+
+    folded = malloc(len + 1);
+    if (folded == NULL) {
+        abort();
+    }
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (i + 1 < len && p[i] == 0xc5 && p[i + 1] == 0xbf) {
+            folded[n++] = 's';
+            i++;
+
+        } else if (i + 1 < len && p[i] == 0xc4
+                   && (p[i + 1] == 0xb0 || p[i + 1] == 0xb1))
+        {
+            folded[n++] = 'i';
+            i++;
+
+        } else if (p[i] >= 'A' && p[i] <= 'Z') {
+            folded[n++] = p[i] + 32;
+
+        } else if (p[i] >= 'a' && p[i] <= 'z') {
+            folded[n++] = p[i];
+        }
+    }
+
+    found = 0;
+
+    for (i = 0; i + 10 <= n && !found; i++) {
+        found = (memcmp(folded + i, "accountsid", 10) == 0);
+    }
+
+    free(folded);
+
+    return found;
+}
+
+
+/* a body applications read as JSON: BOM, white space, then "{" or "[" */
+
+FUZZ_HELPER int
+fuzz_json_like(const uint8_t *p, size_t len)
+{
+    size_t  i;
+
+    i = (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) ? 3 : 0;
+
+    while (i < len && strchr(" \t\r\n", p[i]) != NULL && p[i] != '\0') {
+        i++;
+    }
+
+    return i < len && (p[i] == '{' || p[i] == '[');
+}
+
+
 #endif /* _NGX_TWILIO_FUZZ_COMMON_H_INCLUDED_ */

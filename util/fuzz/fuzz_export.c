@@ -15,9 +15,11 @@
  *     segment whose decoded key equals it with ASCII case ignored (a
  *     reference scan), in the body for a form and in the query otherwise;
  *   - ngx_twilio_account_claim() agrees with a reference count of the keys
- *     read as AccountSid (fuzz_account_name()): none, one (its decoded
- *     value), or more (account_ambiguous), for the body as a form and for
- *     the same bytes as a URL's query.
+ *     that name an account (fuzz_names_account()) in the list split on
+ *     "&" and ";": none, one (its decoded value), or more
+ *     (account_ambiguous), for the body as a form (a body that reads as
+ *     JSON, fuzz_json_like(), is account_ambiguous) and for the same
+ *     bytes as a URL's whole query, "#" included.
  */
 
 
@@ -171,37 +173,53 @@ lookup_check(const ngx_twilio_request_t *req, const seg_t *seg, size_t n,
 
 
 static void
-claim_check(const ngx_twilio_request_t *req, const seg_t *seg, size_t n,
-    uint8_t *key, uint8_t *val)
+claim_check(const ngx_twilio_request_t *req, const uint8_t *p, size_t len,
+    int form, uint8_t *key, uint8_t *val)
 {
     int               rc;
-    size_t            i, count, first, klen, vlen;
+    size_t            count, klen, vlen;
     fuzz_arena_t      arena;
+    const uint8_t    *last, *end, *eq, *value;
     ngx_twilio_str_t  sid;
 
     count = 0;
-    first = 0;
+    value = NULL;
+    vlen = 0;
+    last = p + len;
 
-    for (i = 0; i < n; i++) {
-        klen = fuzz_unescape(key, seg[i].key, seg[i].key_len);
-
-        if (fuzz_account_name(key, klen)) {
-            if (count++ == 0) {
-                first = i;
-            }
+    while (p < last) {
+        for (end = p; end < last && *end != '&' && *end != ';'; end++) {
+            /* void */
         }
+
+        eq = memchr(p, '=', end - p);
+        if (eq == NULL) {
+            eq = end;
+        }
+
+        klen = fuzz_unescape(key, p, eq - p);
+
+        if (fuzz_names_account(key, klen) && count++ == 0) {
+            value = eq < end ? eq + 1 : end;
+            vlen = end - value;
+        }
+
+        p = end + 1;
     }
 
     fuzz_arena_init(&arena, 0);
 
     rc = ngx_twilio_account_claim(req, 1, fuzz_alloc, &arena, &sid);
 
-    if (count > 1) {
+    if (form && fuzz_json_like(req->body.data, req->body.len)) {
+        CHECK(rc == NGX_TWILIO_ACCOUNT_AMBIGUOUS);
+
+    } else if (count > 1) {
         CHECK(rc == NGX_TWILIO_ACCOUNT_AMBIGUOUS);
 
     } else if (count == 1) {
         CHECK(rc == NGX_TWILIO_OK && sid.data != NULL);
-        vlen = fuzz_unescape(val, seg[first].value, seg[first].value_len);
+        vlen = fuzz_unescape(val, value, vlen);
         CHECK(sid.len == vlen && (vlen == 0
                                   || memcmp(sid.data, val, vlen) == 0));
 
@@ -252,9 +270,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     req.form = 1;
 
     lookup_check(&req, seg, n, &seed, k1, k2);
-    claim_check(&req, seg, n, k1, k2);
+    claim_check(&req, data, size, 1, k1, k2);
 
-    /* as a URL's query, up to a "#" */
+    /* as a URL's query, up to a "#" for the lookup, whole for the claim */
 
     memcpy(url, "https://h/p?", 12);
     memcpy(url + 12, data, size);
@@ -270,7 +288,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* no body: bodySHA256 or not, the query alone decides */
 
     lookup_check(&req, seg, n, &seed, k1, k2);
-    claim_check(&req, seg, n, k1, k2);
+    claim_check(&req, data, size, 0, k1, k2);
 
     free(seg);
     free(url);

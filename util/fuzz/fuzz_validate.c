@@ -127,7 +127,7 @@ buf_set(buf_t *b, const uint8_t *p, size_t len)
 }
 
 
-/* whether an &-list has a key that the core reads as AccountSid */
+/* whether an &- or ;-list has a key that the core reads as a claim */
 
 static int
 has_account(const uint8_t *p, size_t len)
@@ -146,9 +146,8 @@ has_account(const uint8_t *p, size_t len)
     }
 
     while (p < last && !found) {
-        amp = memchr(p, '&', last - p);
-        if (amp == NULL) {
-            amp = last;
+        for (amp = p; amp < last && *amp != '&' && *amp != ';'; amp++) {
+            /* void */
         }
 
         eq = memchr(p, '=', amp - p);
@@ -157,7 +156,7 @@ has_account(const uint8_t *p, size_t len)
         }
 
         klen = fuzz_unescape(key, p, eq - p);
-        found = ngx_twilio_account_name(key, klen);
+        found = fuzz_names_account(key, klen);
 
         p = amp + 1;
     }
@@ -464,7 +463,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         taken = q && has_account(q + 1, url.data + url.len - q - 1);
 
         if (flags & F_FORM) {
-            taken = taken || has_account(body.data, body.len);
+            taken = taken || has_account(body.data, body.len)
+                    || fuzz_json_like(body.data, body.len);
         }
 
         /* and, with bound keys, reads a bodySHA256 body that is no form */
