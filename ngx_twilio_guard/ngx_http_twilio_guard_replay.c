@@ -375,7 +375,9 @@ ngx_http_twilio_guard_replay_key(ngx_http_twilio_guard_ctx_t *ctx,
     key[1] = (u_char) (id.len >> 8);
     key[2] = (u_char) id.len;
 
-    ngx_memcpy(key + 3, id.data, id.len);
+    if (id.len) {
+        ngx_memcpy(key + 3, id.data, id.len);
+    }
 
     dst.data = key + 3 + id.len;
 
