@@ -56,10 +56,18 @@ static ngx_int_t ngx_http_twilio_guard_body_filter(ngx_http_request_t *r,
     ngx_chain_t *in);
 static ngx_int_t ngx_http_twilio_guard_headers(ngx_http_request_t *r,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_http_twilio_guard_ctx_t *ctx);
+static ngx_int_t ngx_http_twilio_guard_keys(ngx_http_request_t *r,
+    ngx_http_twilio_guard_loc_conf_t *lcf, ngx_http_twilio_guard_ctx_t *ctx);
 static ngx_int_t ngx_http_twilio_guard_check_body(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx);
 static ngx_int_t ngx_http_twilio_guard_check(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx, ngx_str_t *body);
+static void ngx_http_twilio_guard_request(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_str_t *sig, ngx_str_t *body,
+    ngx_twilio_request_t *req);
+static ngx_int_t ngx_http_twilio_guard_rejected(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_twilio_result_t *res,
+    ngx_twilio_request_t *req);
 static void ngx_http_twilio_guard_validate(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx, ngx_twilio_request_t *req,
     ngx_twilio_result_t *res);
@@ -422,11 +430,9 @@ static ngx_int_t
 ngx_http_twilio_guard_headers(ngx_http_request_t *r,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_http_twilio_guard_ctx_t *ctx)
 {
-    ngx_int_t                            rc;
-    ngx_str_t                            sig, settings, authority, id, ct;
-    ngx_uint_t                           i, n;
-    ngx_twilio_str_t                     key_id;
-    ngx_http_twilio_guard_shared_key_t  *sk;
+    ngx_int_t   rc;
+    ngx_str_t   sig, authority, ct;
+    ngx_uint_t  n;
 
     if (ngx_http_twilio_guard_address(r, lcf) != NGX_OK) {
         rc = ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_IP_DENIED,
@@ -476,6 +482,70 @@ ngx_http_twilio_guard_headers(ngx_http_request_t *r,
                                             "X-Twilio-Signature header sent "
                                             "%ui times", n);
     }
+
+    rc = ngx_http_twilio_guard_keys(r, lcf, ctx);
+
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (!ngx_twilio_signature_wellformed(sig.data, sig.len,
+                                         ctx->shared_key
+                                         ? NGX_TWILIO_SHA256_B64_LEN
+                                         : NGX_TWILIO_SHA1_B64_LEN))
+    {
+        return ngx_http_twilio_guard_reject(r, ctx,
+                                            NGX_TWILIO_SIGNATURE_MALFORMED,
+                                            lcf->reject_status,
+                                            "X-Twilio-Signature is not a "
+                                            "base64 HMAC-%s (%uz bytes)",
+                                            ctx->shared_key ? "SHA256"
+                                                            : "SHA1",
+                                            sig.len);
+    }
+
+    /*
+     * nginx reads the first Content-Type, some applications the last
+     * (gunicorn): form for one, JSON for the other
+     */
+
+    n = ngx_http_twilio_guard_header(r, &ngx_http_twilio_guard_content_type,
+                                     &ct);
+    if (n > 1) {
+        return ngx_http_twilio_guard_reject(r, ctx,
+                                            NGX_TWILIO_CONTENT_TYPE_REPEATED,
+                                            lcf->reject_status,
+                                            "Content-Type header sent %ui "
+                                            "times", n);
+    }
+
+    if (r->headers_in.content_length_n > (off_t) lcf->max_body) {
+        return ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_BODY_TOO_LARGE,
+                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                            "body of %O bytes is larger "
+                                            "than twilio_guard_max_body %uz",
+                                            r->headers_in.content_length_n,
+                                            lcf->max_body);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The keys that may have signed: the shared key named by
+ * X-Twilio-Webhooks-Signature-Settings, or the location's auth tokens.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_keys(ngx_http_request_t *r,
+    ngx_http_twilio_guard_loc_conf_t *lcf, ngx_http_twilio_guard_ctx_t *ctx)
+{
+    ngx_int_t                            rc;
+    ngx_str_t                            settings, id;
+    ngx_uint_t                           i, n;
+    ngx_twilio_str_t                     key_id;
+    ngx_http_twilio_guard_shared_key_t  *sk;
 
     n = ngx_http_twilio_guard_header(r,
                                      &ngx_http_twilio_guard_settings_header,
@@ -555,45 +625,6 @@ ngx_http_twilio_guard_headers(ngx_http_request_t *r,
                                             "no auth token here, only "
                                             "shared-key signatures are "
                                             "accepted");
-    }
-
-    if (!ngx_twilio_signature_wellformed(sig.data, sig.len,
-                                         ctx->shared_key
-                                         ? NGX_TWILIO_SHA256_B64_LEN
-                                         : NGX_TWILIO_SHA1_B64_LEN))
-    {
-        return ngx_http_twilio_guard_reject(r, ctx,
-                                            NGX_TWILIO_SIGNATURE_MALFORMED,
-                                            lcf->reject_status,
-                                            "X-Twilio-Signature is not a "
-                                            "base64 HMAC-%s (%uz bytes)",
-                                            ctx->shared_key ? "SHA256"
-                                                            : "SHA1",
-                                            sig.len);
-    }
-
-    /*
-     * nginx reads the first Content-Type, some applications the last
-     * (gunicorn): form for one, JSON for the other
-     */
-
-    n = ngx_http_twilio_guard_header(r, &ngx_http_twilio_guard_content_type,
-                                     &ct);
-    if (n > 1) {
-        return ngx_http_twilio_guard_reject(r, ctx,
-                                            NGX_TWILIO_CONTENT_TYPE_REPEATED,
-                                            lcf->reject_status,
-                                            "Content-Type header sent %ui "
-                                            "times", n);
-    }
-
-    if (r->headers_in.content_length_n > (off_t) lcf->max_body) {
-        return ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_BODY_TOO_LARGE,
-                                            NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                            "body of %O bytes is larger "
-                                            "than twilio_guard_max_body %uz",
-                                            r->headers_in.content_length_n,
-                                            lcf->max_body);
     }
 
     return NGX_OK;
@@ -846,30 +877,86 @@ static ngx_int_t
 ngx_http_twilio_guard_check(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx, ngx_str_t *body)
 {
-    ngx_int_t                          rc;
-    u_char                            *q, *last;
-    ngx_str_t                          url, sig;
-    ngx_twilio_str_t                   hex;
-    ngx_twilio_result_t                res;
-    ngx_twilio_request_t               req;
-    ngx_http_twilio_guard_loc_conf_t  *lcf;
-
-    lcf = ctx->conf;
-    url = ctx->url;
+    ngx_int_t             rc;
+    ngx_str_t             sig;
+    ngx_twilio_result_t   res;
+    ngx_twilio_request_t  req;
 
     (void) ngx_http_twilio_guard_header(r,
                                        &ngx_http_twilio_guard_signature_header,
                                        &sig);
 
-    ngx_memzero(&req, sizeof(ngx_twilio_request_t));
+    ngx_http_twilio_guard_request(r, ctx, &sig, body, &req);
 
-    req.url.data = url.data;
-    req.url.len = url.len;
-    req.signature.data = sig.data;
-    req.signature.len = sig.len;
-    req.form = ngx_http_twilio_guard_is_form(r);
-    req.alg = ctx->shared_key ? NGX_TWILIO_HMAC_SHA256 : NGX_TWILIO_HMAC_SHA1;
-    req.max_params = lcf->max_params;
+    ngx_http_twilio_guard_validate(r, ctx, &req, &res);
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "twilio_guard: %s, url \"%V\", body %uz, %uz MACs",
+                   ngx_twilio_reason_names[res.reason],
+                   ngx_http_twilio_guard_log_value(r, &ctx->url),
+                   req.body.len, res.tried);
+
+    if (res.reason != NGX_TWILIO_OK) {
+        return ngx_http_twilio_guard_rejected(r, ctx, &res, &req);
+    }
+
+    if (body == NULL) {
+        /* the URL's signature holds: now the body, and its hash */
+        return NGX_AGAIN;
+    }
+
+    if (!ctx->shared_key) {
+        ctx->key_label.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
+        if (ctx->key_label.data == NULL) {
+            return ngx_http_twilio_guard_fail(r, ctx, NGX_TWILIO_ERROR,
+                                              "no memory for the key label");
+        }
+
+        ctx->key_label.len = ngx_sprintf(ctx->key_label.data, "%uz",
+                                         res.key + 1)
+                             - ctx->key_label.data;
+    }
+
+    if (ctx->reason != NGX_HTTP_TWILIO_GUARD_PENDING) {
+        /* a dry run that failed an earlier check */
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_twilio_guard_replay_check(r, ctx, &sig);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx->reason = NGX_TWILIO_OK;
+
+    return NGX_OK;
+}
+
+
+/*
+ * What the core checks: the URL, the signature, the form flag, the
+ * request's own query (where AccountSid claims are read), and the body,
+ * or before the body is read (body NULL) only whether one follows.
+ */
+
+static void
+ngx_http_twilio_guard_request(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_str_t *sig, ngx_str_t *body,
+    ngx_twilio_request_t *req)
+{
+    u_char            *q, *last;
+    ngx_twilio_str_t   hex;
+
+    ngx_memzero(req, sizeof(ngx_twilio_request_t));
+
+    req->url.data = ctx->url.data;
+    req->url.len = ctx->url.len;
+    req->signature.data = sig->data;
+    req->signature.len = sig->len;
+    req->form = ngx_http_twilio_guard_is_form(r);
+    req->alg = ctx->shared_key ? NGX_TWILIO_HMAC_SHA256
+                               : NGX_TWILIO_HMAC_SHA1;
+    req->max_params = ctx->conf->max_params;
 
     /*
      * AccountSid claims are read in the query the application gets (the
@@ -879,123 +966,97 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
     last = r->unparsed_uri.data + r->unparsed_uri.len;
     q = ngx_strlchr(r->unparsed_uri.data, last, '?');
 
-    req.query.data = q ? q + 1 : last;
-    req.query.len = last - req.query.data;
+    req->query.data = q ? q + 1 : last;
+    req->query.len = last - req->query.data;
 
     if (body) {
-        req.body.data = body->data;
-        req.body.len = body->len;
+        req->body.data = body->data;
+        req->body.len = body->len;
 
         ctx->body = *body;
-        ctx->form_params = req.form
-                           && ngx_twilio_url_body_hash(url.data, url.len, &hex)
+        ctx->form_params = req->form
+                           && ngx_twilio_url_body_hash(ctx->url.data,
+                                                       ctx->url.len, &hex)
                               == NGX_TWILIO_HASH_NONE;
-
-    } else {
-        /* nonzero when a body follows */
-        req.body_later = 1;
-        if (r->headers_in.chunked) {
-            req.body.len = 1;
-
-        } else if (r->headers_in.content_length_n > 0) {
-            req.body.len = (size_t) r->headers_in.content_length_n;
-        }
+        return;
     }
 
-    ngx_http_twilio_guard_validate(r, ctx, &req, &res);
+    /* nonzero when a body follows */
 
-    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "twilio_guard: %s, url \"%V\", body %uz, %uz MACs",
-                   ngx_twilio_reason_names[res.reason],
-                   ngx_http_twilio_guard_log_value(r, &url), req.body.len,
-                   res.tried);
+    req->body_later = 1;
 
-    switch (res.reason) {
+    if (r->headers_in.chunked) {
+        req->body.len = 1;
 
-    case NGX_TWILIO_OK:
-        if (body == NULL) {
-            /* the URL's signature holds: now the body, and its hash */
-            return NGX_AGAIN;
-        }
+    } else if (r->headers_in.content_length_n > 0) {
+        req->body.len = (size_t) r->headers_in.content_length_n;
+    }
+}
 
-        if (!ctx->shared_key) {
-            ctx->key_label.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
-            if (ctx->key_label.data == NULL) {
-                return ngx_http_twilio_guard_fail(r, ctx, NGX_TWILIO_ERROR,
-                                                  "no memory for the key "
-                                                  "label");
-            }
 
-            ctx->key_label.len = ngx_sprintf(ctx->key_label.data, "%uz",
-                                             res.key + 1)
-                                 - ctx->key_label.data;
-        }
+/* a rejection by the core: its log line, and the status */
 
-        if (ctx->reason == NGX_HTTP_TWILIO_GUARD_PENDING) {
-            rc = ngx_http_twilio_guard_replay_check(r, ctx, &sig);
-            if (rc != NGX_OK) {
-                return rc;
-            }
+static ngx_int_t
+ngx_http_twilio_guard_rejected(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_twilio_result_t *res,
+    ngx_twilio_request_t *req)
+{
+    ngx_str_t                         *url;
+    ngx_http_twilio_guard_loc_conf_t  *lcf;
 
-            ctx->reason = NGX_TWILIO_OK;
-            return NGX_OK;
-        }
+    lcf = ctx->conf;
 
-        /* a dry run that failed an earlier check */
-        return NGX_DECLINED;
+    /* the URL as log lines show it: escaped, and cut */
+    url = ngx_http_twilio_guard_log_value(r, &ctx->url);
+
+    switch (res->reason) {
 
     case NGX_TWILIO_BAD_SIGNATURE:
-        return ngx_http_twilio_guard_reject(r, ctx, res.reason,
+        return ngx_http_twilio_guard_reject(r, ctx, res->reason,
                                             lcf->reject_status,
                                             "signature does not match url "
                                             "\"%V\" (with or without port) "
-                                            "under any of %uz %s",
-                                            ngx_http_twilio_guard_log_value(r,
-                                                                   &url),
+                                            "under any of %uz %s", url,
                                             ctx->nkeys,
                                             ctx->shared_key ? "shared keys"
                                                             : "tokens");
 
     case NGX_TWILIO_BODY_HASH_MISMATCH:
-        return ngx_http_twilio_guard_reject(r, ctx, res.reason,
+        return ngx_http_twilio_guard_reject(r, ctx, res->reason,
                                             lcf->reject_status,
                                             "SHA-256 of the %uz-byte body "
                                             "does not match bodySHA256 in "
-                                            "url \"%V\"", req.body.len,
-                                            ngx_http_twilio_guard_log_value(r,
-                                                                   &url));
+                                            "url \"%V\"", req->body.len, url);
 
     case NGX_TWILIO_BODY_HASH_MALFORMED:
-        return ngx_http_twilio_guard_reject(r, ctx, res.reason,
+        return ngx_http_twilio_guard_reject(r, ctx, res->reason,
                                             lcf->reject_status,
                                             "bodySHA256 in url \"%V\" is "
                                             "not 64 hex digits, or repeated",
-                                            ngx_http_twilio_guard_log_value(r,
-                                                                   &url));
+                                            url);
 
     case NGX_TWILIO_BODY_UNSIGNED:
-        return ngx_http_twilio_guard_reject(r, ctx, res.reason,
+        return ngx_http_twilio_guard_reject(r, ctx, res->reason,
                                             lcf->reject_status,
                                             "a body that is not a form "
                                             "needs bodySHA256 in url \"%V\"",
-                                            ngx_http_twilio_guard_log_value(r,
-                                                                   &url));
+                                            url);
 
     case NGX_TWILIO_TOO_MANY_PARAMS:
-        return ngx_http_twilio_guard_reject(r, ctx, res.reason,
+        return ngx_http_twilio_guard_reject(r, ctx, res->reason,
                                             lcf->reject_status,
                                             "form body has more than "
                                             "twilio_guard_max_params %ui "
                                             "parameters", lcf->max_params);
 
     case NGX_TWILIO_UNKNOWN_ACCOUNT:
-        return ngx_http_twilio_guard_reject(r, ctx, res.reason,
+        return ngx_http_twilio_guard_reject(r, ctx, res->reason,
                                             lcf->reject_status,
                                             "no token for the request's "
                                             "AccountSid");
 
     case NGX_TWILIO_ACCOUNT_AMBIGUOUS:
-        return ngx_http_twilio_guard_reject(r, ctx, res.reason,
+        return ngx_http_twilio_guard_reject(r, ctx, res->reason,
                                             lcf->reject_status,
                                             "the request names more than "
                                             "one AccountSid, or JSON "
@@ -1003,13 +1064,13 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
                                             "disagree");
 
     case NGX_TWILIO_JSON_MALFORMED:
-        return ngx_http_twilio_guard_reject(r, ctx, res.reason,
+        return ngx_http_twilio_guard_reject(r, ctx, res->reason,
                                             lcf->reject_status,
                                             "the %uz-byte body signed by "
                                             "bodySHA256 is not a form nor "
                                             "well-formed JSON, and tokens "
                                             "bound to accounts need its "
-                                            "AccountSid", req.body.len);
+                                            "AccountSid", req->body.len);
 
     default: /* NGX_TWILIO_ERROR */
         return ngx_http_twilio_guard_fail(r, ctx, NGX_TWILIO_ERROR,
