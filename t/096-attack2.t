@@ -59,6 +59,18 @@ my $n = Twilio::Nginx->new(name => 'attack2', port => $port, http => <<"EOC");
             proxy_pass http://127.0.0.1:$B;
         }
 
+        # the try_files recipe of docs/directives.md ("Embedded
+        # variables"), with the replay guard added where the request is
+        # proxied, and no "twilio_guard on" there (the recipe has none)
+        location /recipe {
+            twilio_guard on;
+            try_files /.validated \@sms;
+        }
+        location \@sms {
+            twilio_guard_replay zone=main window=1h;
+            proxy_pass http://127.0.0.1:$B;
+        }
+
         location /evict {
             twilio_guard on;
             twilio_guard_replay zone=tiny window=1h;
@@ -124,6 +136,25 @@ SKIP: {
     like status('Body=redirect', target => '/front'), qr/^409/,
        'FINDING B: its copy is a replay in @app';
     is backend_hits(), 1, 'FINDING B: the upstream saw it once';
+}
+
+# ---------------------------------------------------------------------
+# FINDING D: twilio_guard_replay in a location without "twilio_guard on"
+# is accepted by nginx -t and does nothing; the docs' try_files recipe
+# puts the proxy (where an operator adds the replay guard) in exactly such
+# a location.  Either nginx -t should say so, or the copy be refused.
+
+SKIP: {
+    skip 'FINDING D (replay guard silently off without twilio_guard on); '
+         . 'set TEST_NGINX_ATTACK_FINDINGS=1', 2 unless $FINDINGS;
+    backend_reset();
+    is status('Body=recipe', target => '/recipe'), '200 ok',
+       'FINDING D: the genuine request passes the recipe';
+    my $warned = grep { /twilio_guard_replay.*twilio_guard/ }
+                 $n->log_lines;
+    ok $warned || status('Body=recipe', target => '/recipe') =~ /^409/,
+       'FINDING D: nginx -t warned about the ignored twilio_guard_replay, '
+       . 'or its copy is a replay';
 }
 
 # ---------------------------------------------------------------------
