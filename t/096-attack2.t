@@ -71,6 +71,23 @@ my $n = Twilio::Nginx->new(name => 'attack2', port => $port, http => <<"EOC");
             proxy_pass http://127.0.0.1:$B;
         }
 
+        location /stream {
+            twilio_guard on;
+            twilio_guard_max_body 100;
+            twilio_guard_replay zone=main;
+            proxy_request_buffering off;
+            proxy_http_version 1.1;
+            mirror /mirror;
+            proxy_pass http://127.0.0.1:$B;
+        }
+        location /mirror { internal; proxy_pass http://127.0.0.1:$B; }
+        location /file {
+            twilio_guard on;
+            client_body_in_file_only on;
+            twilio_guard_replay zone=main;
+            proxy_pass http://127.0.0.1:$B;
+        }
+
         location /evict {
             twilio_guard on;
             twilio_guard_replay zone=tiny window=1h;
@@ -243,6 +260,50 @@ SKIP: {
     sleep 0.6;
     close $c;
     is backend_hits(), 1, 'in flight: one reached the upstream';
+}
+
+# ---------------------------------------------------------------------
+# Regression: body shapes against a location with proxy_request_buffering
+# off, a mirror and twilio_guard_max_body 100; and client_body_in_file_only.
+
+{
+    my $raw = sub {
+        my ($target, $body, $te, @extra) = @_;
+        my $sig = signature_for(body => $body);
+        my $h = "POST $target HTTP/1.1\r\nHost: localhost\r\n"
+              . "Content-Type: $FORM\r\nX-Twilio-Signature: $sig\r\n"
+              . join('', map { "$_\r\n" } @extra);
+        return $te eq 'chunked'
+            ? $h . "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+              . join('', map { "1\r\n$_\r\n" } split //, $body) . "0\r\n\r\n"
+            : $h . "Content-Length: " . length($body)
+              . "\r\nConnection: close\r\n\r\n$body";
+    };
+    my $st = sub { scalar Twilio::Nginx::status_of(scalar $n->send(@_)) };
+    my $b100 = 'Body=' . ('x' x 95);
+    is $st->($raw->('/stream', $b100, 'cl')), 200, 'stream: exactly 100 bytes pass';
+    is $st->($raw->('/stream', $b100, 'cl')), 409, 'stream: and its copy is 409';
+    is $st->($raw->('/stream', "${b100}x", 'cl')), 413, 'stream: 101 bytes: 413';
+    my $c100 = 'Body=' . ('c' x 95);
+    is $st->($raw->('/stream', $c100, 'chunked')), 200,
+       'stream: exactly 100 bytes in 1-byte chunks pass';
+    is $st->($raw->('/stream', $c100, 'chunked')), 409,
+       'stream: and the chunked copy is 409';
+    is $st->($raw->('/stream', 'Body=' . ('y' x 300), 'chunked')), 413,
+       'stream: 305 bytes in 1-byte chunks: 413';
+    my $both = $raw->('/stream', 'Body=both', 'chunked', 'Content-Length: 5');
+    is $st->($both), 400, 'stream: Content-Length with chunked: 400';
+    my $p = req('Body=pipe', target => '/stream');
+    (my $keep = $p) =~ s/Connection: close\r\n//i;
+    is join(',', Twilio::Nginx::status_of(scalar $n->send($keep . $p))),
+       '200,409', 'stream: a pipelined copy is 409';
+    my $e = $raw->('/stream', 'Body=expect', 'cl', 'Expect: 100-continue');
+    $e =~ s/Body=expect\z//;
+    is join(',', Twilio::Nginx::status_of(scalar $n->send([$e, 'Body=expect'],
+                                                          delay => 0.3))),
+       '100,200', 'stream: Expect: 100-continue, then the body: 200';
+    is $st->(req('Body=file', target => '/file')), 200, 'file: passes';
+    is $st->(req('Body=file', target => '/file')), 409, 'file: copy 409';
 }
 
 ok !grep({ /\[(alert|crit|emerg)\]|signal \d+/ } $n->log_lines),
