@@ -88,6 +88,13 @@ my $n = Twilio::Nginx->new(name => 'attack2', port => $port, http => <<"EOC");
             proxy_pass http://127.0.0.1:$B;
         }
 
+        location /ignore {
+            twilio_guard on;
+            twilio_guard_replay zone=main window=1h;
+            proxy_ignore_client_abort on;
+            proxy_pass http://127.0.0.1:$B;
+        }
+
         location /evict {
             twilio_guard on;
             twilio_guard_replay zone=tiny window=1h;
@@ -138,6 +145,27 @@ SKIP: {
        'FINDING A: and a later copy is still a replay';
 }
 
+# The operator's mitigation today: with proxy_ignore_client_abort on the
+# upstream's own status settles the entry, and the abort attack fails.
+
+{
+    backend_reset();
+    my $captured = req('Body=ignore', target => '/ignore',
+                       headers => ['X-Backend-Delay' => '0.5']);
+    for (1 .. 3) {
+        my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") or die $!;
+        syswrite $c, $captured;
+        sleep 0.2;
+        close $c;
+        sleep 0.1;
+    }
+    sleep 0.6;
+    is backend_hits(), 1,
+       'abort with proxy_ignore_client_abort on: the upstream saw one copy';
+    like status('Body=ignore', target => '/ignore'), qr/^409/,
+       'abort with proxy_ignore_client_abort on: a later copy is a replay';
+}
+
 # ---------------------------------------------------------------------
 # FINDING B: one verdict per request skips the replay guard of the
 # location reached by an internal redirect (try_files, error_page, named
@@ -172,6 +200,27 @@ SKIP: {
     ok $warned || status('Body=recipe', target => '/recipe') =~ /^409/,
        'FINDING D: nginx -t warned about the ignored twilio_guard_replay, '
        . 'or its copy is a replay';
+}
+
+# ---------------------------------------------------------------------
+# Regression: without a valid signature nobody records anything, so a
+# flood of forged requests (wrong signature, or the captured signature on
+# another body) neither evicts the victim's entry nor fills the zone.
+
+{
+    is status('Body=kept', target => '/evict'), '200 ok',
+       'unsigned flood: the victim request passes';
+    my $sig = signature_for(body => 'Body=kept');
+    my %st;
+    for my $i (1 .. 400) {
+        $st{ status("Body=forged+$i", target => '/evict',
+                    $i % 2 ? (sig => $sig) : (token => '0' x 32)) =~ s/ .*//r }++;
+    }
+    is_deeply \%st, { 403 => 400 }, 'unsigned flood: 400 forged requests, 403';
+    like status('Body=kept', target => '/evict'), qr/^409/,
+         'unsigned flood: the victim\'s copy is still a replay';
+    ok !grep({ /"tiny" is full/ } $n->log_lines),
+       'unsigned flood: the zone never filled';
 }
 
 # ---------------------------------------------------------------------
