@@ -95,6 +95,16 @@ my $n = Twilio::Nginx->new(name => 'attack2', port => $port, http => <<"EOC");
             proxy_pass http://127.0.0.1:$B;
         }
 
+        location /authreq {
+            auth_request /check;
+            proxy_pass http://127.0.0.1:$B;
+        }
+        location = /check {
+            internal;
+            twilio_guard on;
+            return 204;
+        }
+
         location /evict {
             twilio_guard on;
             twilio_guard_replay zone=tiny window=1h;
@@ -237,6 +247,20 @@ SKIP: {
     like status('Body=victim', target => '/evict'), qr/^409/,
        'FINDING C: after 400 signed requests of another account, the '
        . 'victim\'s copy is still a replay';
+}
+
+# ---------------------------------------------------------------------
+# FINDING E (documented in README and directives.md, still open at run
+# time): auth_request into a guarded location lets an unsigned request
+# through, because nginx skips the access phase for subrequests.  The
+# module could refuse a subrequest in a guarded location at run time.
+
+SKIP: {
+    skip 'FINDING E (auth_request into a guarded location); set '
+         . 'TEST_NGINX_ATTACK_FINDINGS=1', 1 unless $FINDINGS;
+    like status('Body=unsigned', target => '/authreq', sig => 'x' x 28),
+         qr/^(?:401|403|500)/,
+         'FINDING E: a forged request through auth_request is refused';
 }
 
 # ---------------------------------------------------------------------
