@@ -1587,12 +1587,13 @@ ngx_http_twilio_guard_host_valid(ngx_str_t *host, ngx_uint_t *has_port)
 {
     u_char  *p, *last, c;
 
-    p = host->data;
-    last = p + host->len;
-
-    if (p == last) {
+    if (host->len == 0) {
+        /* no Host header: its data may be NULL */
         return NGX_DECLINED;
     }
+
+    p = host->data;
+    last = p + host->len;
 
     if (*p == '[') {
         for (p++; p < last && *p != ']'; p++) {
@@ -2067,8 +2068,10 @@ ngx_http_twilio_guard_log_value(ngx_http_request_t *r, ngx_str_t *value)
     p = out->data;
     end = p + NGX_HTTP_TWILIO_GUARD_LOG_VALUE;
 
+    /* an empty value may have no data at all */
+
     s = value->data;
-    last = s + value->len;
+    last = value->len ? s + value->len : s;
 
     for ( /* void */ ; s < last && end - p >= 4; s++) {
 
