@@ -2399,6 +2399,14 @@ ngx_twilio_key_names_account(const u_char *p, const u_char *last)
     lead = 0;
 
     while (p < last) {
+
+        if (m == 0 && (*p | 0x20) != 'a' && *p != '%') {
+            /* no byte but "a", "A" or an escape can start the name */
+            p++;
+            lead = 0;
+            continue;
+        }
+
         d = &c;
 
         if (*p == '+' || *p == '%') {
@@ -2456,12 +2464,13 @@ ngx_twilio_key_names_account(const u_char *p, const u_char *last)
  * Go split on both): returns how many, with the raw value of the first in
  * *raw.
  *
- * One pass over the bytes that stops only at "&", ";", "=", "d", "D" and
- * "%".  Only a key that may decode to the ten letters of "accountsid" is
- * decoded: one of at least ten bytes (no escape makes a key longer once
- * decoded) with a "d" in it, as "d", "D", "%64" or "%44" ("+" decodes to
- * a space, the three folded letters of ngx_twilio_account_name() to "s"
- * and "i").
+ * One pass over the bytes, 16 at a time, that stops only at "&", ";",
+ * "=" and, in a key, at "d", "D" and "%".  Only a key that may decode to
+ * the ten letters of "accountsid" is decoded: one of at least ten bytes
+ * (no escape makes a key longer once decoded) with a "d" in it, as "d",
+ * "D", "%64" or "%44", and with "a", "c", "o", "u", "n" and "t" in either
+ * case, unless it has a "%" ("+" decodes to a space, the three folded
+ * letters of ngx_twilio_account_name() to "s" and "i").
  */
 
 #define NGX_TWILIO_CLAIM_SEP    0x01
@@ -2489,18 +2498,40 @@ typedef struct {
 } ngx_twilio_claim_scan_t;
 
 
+/*
+ * The letters of "accountsid" no other byte decodes to ("s" and "i" have
+ * folded forms), and "%": a key with no "%" needs them all.
+ */
+
+static const u_char  ngx_twilio_claim_letter[256] = {
+    ['a'] = 0x01, ['A'] = 0x01, ['c'] = 0x02, ['C'] = 0x02,
+    ['o'] = 0x04, ['O'] = 0x04, ['u'] = 0x08, ['U'] = 0x08,
+    ['n'] = 0x10, ['N'] = 0x10, ['t'] = 0x20, ['T'] = 0x20,
+    ['%'] = 0x3f
+};
+
+
 /* the parameter [s->start, end), whose key may name an account, ends */
 
 static void
 ngx_twilio_claim_param(ngx_twilio_claim_scan_t *s, const u_char *end)
 {
-    const u_char  *key_end;
+    unsigned       seen;
+    const u_char  *p, *key_end;
 
     key_end = s->eq ? s->eq : end;
 
-    if (key_end - s->start >= 10
-        && ngx_twilio_key_names_account(s->start, key_end))
-    {
+    if (key_end - s->start < 10) {
+        return;
+    }
+
+    seen = 0;
+
+    for (p = s->start; p < key_end; p++) {
+        seen |= ngx_twilio_claim_letter[*p];
+    }
+
+    if (seen == 0x3f && ngx_twilio_key_names_account(s->start, key_end)) {
         if (s->n++ == 0) {
             s->raw->data = (u_char *) (s->eq ? s->eq + 1 : end);
             s->raw->len = end - s->raw->data;
@@ -2544,6 +2575,33 @@ ngx_twilio_claim_byte(ngx_twilio_claim_scan_t *s, const u_char *q,
 }
 
 
+#if (NGX_TWILIO_SSE2)
+
+/* where the 16 bytes v at p (18 readable) have a "d", "D", "%64", "%44" */
+
+static inline unsigned
+ngx_twilio_claim_d(__m128i v, const u_char *p)
+{
+    __m128i  v1, v2;
+
+    v1 = _mm_loadu_si128((const __m128i *) (p + 1));
+    v2 = _mm_loadu_si128((const __m128i *) (p + 2));
+
+    /* "4" | 2 and "6" | 2 are "6", no other digit's */
+
+    return _mm_movemask_epi8(_mm_or_si128(
+               _mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(0x20)),
+                              _mm_set1_epi8('d')),
+               _mm_and_si128(
+                   _mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('%')),
+                                 _mm_cmpeq_epi8(v2, _mm_set1_epi8('4'))),
+                   _mm_cmpeq_epi8(_mm_or_si128(v1, _mm_set1_epi8(0x02)),
+                                  _mm_set1_epi8('6')))));
+}
+
+#endif
+
+
 static size_t
 ngx_twilio_list_accounts(const u_char *p, const u_char *last,
     ngx_twilio_str_t *raw)
@@ -2551,8 +2609,8 @@ ngx_twilio_list_accounts(const u_char *p, const u_char *last,
     unsigned                  cls;
     ngx_twilio_claim_scan_t   s;
 #if (NGX_TWILIO_SSE2)
-    unsigned                  i, m, rest, msep, meq, md;
-    __m128i                   v, v1, v2;
+    unsigned                  i, j, m, rest, msep, meq, md;
+    __m128i                   v, vsep, veq, vd;
 #endif
 
     if (p >= last) {
@@ -2575,22 +2633,32 @@ ngx_twilio_list_accounts(const u_char *p, const u_char *last,
 
     while (last - p >= 18) {
         v = _mm_loadu_si128((const __m128i *) p);
-        v1 = _mm_loadu_si128((const __m128i *) (p + 1));
-        v2 = _mm_loadu_si128((const __m128i *) (p + 2));
 
-        msep = _mm_movemask_epi8(_mm_or_si128(
-                   _mm_cmpeq_epi8(v, _mm_set1_epi8('&')),
-                   _mm_cmpeq_epi8(v, _mm_set1_epi8(';'))));
-        meq = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('=')));
-        md = _mm_movemask_epi8(_mm_or_si128(
-                 _mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(0x20)),
-                                _mm_set1_epi8('d')),
-                 _mm_and_si128(
-                     _mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('%')),
-                                   _mm_cmpeq_epi8(v2, _mm_set1_epi8('4'))),
-                     _mm_cmpeq_epi8(_mm_or_si128(v1, _mm_set1_epi8(0x02)),
-                                    _mm_set1_epi8('6')))));
+        vsep = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('&')),
+                            _mm_cmpeq_epi8(v, _mm_set1_epi8(';')));
+        veq = _mm_cmpeq_epi8(v, _mm_set1_epi8('='));
+        vd = _mm_or_si128(_mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(0x20)),
+                                         _mm_set1_epi8('d')),
+                          _mm_cmpeq_epi8(v, _mm_set1_epi8('%')));
 
+        if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(vsep, veq), vd))
+            == 0)
+        {
+            /* nothing of interest: most blocks of most bodies */
+            p += 16;
+            continue;
+        }
+
+        msep = _mm_movemask_epi8(vsep);
+        meq = _mm_movemask_epi8(veq);
+
+        if ((msep | meq) == 0 && (s.eq || s.maybe)) {
+            /* in a value, or a key already known to be a candidate */
+            p += 16;
+            continue;
+        }
+
+        md = ngx_twilio_claim_d(v, p);
         rest = 0xffff;
 
         for ( ;; ) {
@@ -2609,6 +2677,24 @@ ngx_twilio_list_accounts(const u_char *p, const u_char *last,
             i = __builtin_ctz(m);
             ngx_twilio_claim_byte(&s, p + i, ngx_twilio_claim_class[p[i]]);
             rest = (0xfffeu << i) & 0xffff;
+
+            if (!(msep & (1u << i)) || (msep & rest) == 0) {
+                continue;
+            }
+
+            /*
+             * with no "d" before the block's last separator, no parameter
+             * in between may name an account: on to that separator
+             */
+
+            j = 31 - __builtin_clz(msep);
+
+            if ((md & rest & ((1u << j) - 1)) == 0) {
+                s.start = p + j + 1;
+                s.eq = NULL;
+                s.maybe = 0;
+                rest = (0xfffeu << j) & 0xffff;
+            }
         }
 
         p += 16;
