@@ -1652,13 +1652,10 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
     res->account.len = 0;
     res->account.data = NULL;
 
-    /* decided first, so that rejected requests report it too */
-
-    claim = ngx_twilio_validate_account(req, keys, nkeys, alloc, pool, &sid,
-                                        res);
-    if (claim == NGX_TWILIO_ERROR) {
-        return;
-    }
+    /*
+     * the cheap rejections first: they read no parameter, so they report
+     * no account
+     */
 
     if (req->signature.len == 0) {
         res->reason = NGX_TWILIO_NO_SIGNATURE;
@@ -1682,19 +1679,9 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
         return;
     }
 
-    if (req->body_later && hash == NGX_TWILIO_HASH_NONE && req->form) {
-        /* the form's parameters are signed: nothing to decide without them */
-        return;
-    }
-
-    ncand = 0;
-    params = NULL;
     n = 0;
 
-    if (hash == NGX_TWILIO_HASH_FOUND) {
-        /* the URL alone is signed, the body is checked by its hash */
-
-    } else if (req->form) {
+    if (req->form && hash == NGX_TWILIO_HASH_NONE && !req->body_later) {
         n = ngx_twilio_form_count(req->body.data, req->body.len);
 
         /* counted, not yet allocated: sorting costs n log n */
@@ -1703,6 +1690,28 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
             res->reason = NGX_TWILIO_TOO_MANY_PARAMS;
             return;
         }
+    }
+
+    /* decided before the rest, so that rejected requests report it too */
+
+    claim = ngx_twilio_validate_account(req, keys, nkeys, alloc, pool, &sid,
+                                        res);
+    if (claim == NGX_TWILIO_ERROR) {
+        return;
+    }
+
+    if (req->body_later && hash == NGX_TWILIO_HASH_NONE && req->form) {
+        /* the form's parameters are signed: nothing to decide without them */
+        return;
+    }
+
+    ncand = 0;
+    params = NULL;
+
+    if (hash == NGX_TWILIO_HASH_FOUND) {
+        /* the URL alone is signed, the body is checked by its hash */
+
+    } else if (req->form) {
 
         if (n) {
             params = alloc(pool, n * sizeof(ngx_twilio_param_t));
@@ -2390,6 +2399,14 @@ ngx_twilio_key_names_account(const u_char *p, const u_char *last)
     lead = 0;
 
     while (p < last) {
+
+        if (m == 0 && (*p | 0x20) != 'a' && *p != '%') {
+            /* no byte but "a", "A" or an escape can start the name */
+            p++;
+            lead = 0;
+            continue;
+        }
+
         d = &c;
 
         if (*p == '+' || *p == '%') {
@@ -2446,38 +2463,258 @@ ngx_twilio_key_names_account(const u_char *p, const u_char *last)
  * in a list separated by "&" or ";" (Rack 2, Perl's CGI, older Python and
  * Go split on both): returns how many, with the raw value of the first in
  * *raw.
+ *
+ * One pass over the bytes, 16 at a time, that stops only at "&", ";",
+ * "=" and, in a key, at "d", "D" and "%".  Only a key that may decode to
+ * the ten letters of "accountsid" is decoded: one of at least ten bytes
+ * (no escape makes a key longer once decoded) with a "d" in it, as "d",
+ * "D", "%64" or "%44", and with "a", "c", "o", "u", "n" and "t" in either
+ * case, unless it has a "%" ("+" decodes to a space, the three folded
+ * letters of ngx_twilio_account_name() to "s" and "i").
  */
+
+#define NGX_TWILIO_CLAIM_SEP    0x01
+#define NGX_TWILIO_CLAIM_EQ     0x02
+#define NGX_TWILIO_CLAIM_D      0x04
+#define NGX_TWILIO_CLAIM_PCT    0x08
+
+static const u_char  ngx_twilio_claim_class[256] = {
+    ['&'] = NGX_TWILIO_CLAIM_SEP,
+    [';'] = NGX_TWILIO_CLAIM_SEP,
+    ['='] = NGX_TWILIO_CLAIM_EQ,
+    ['d'] = NGX_TWILIO_CLAIM_D,
+    ['D'] = NGX_TWILIO_CLAIM_D,
+    ['%'] = NGX_TWILIO_CLAIM_PCT
+};
+
+
+typedef struct {
+    const u_char      *start;     /* of the parameter */
+    const u_char      *eq;        /* its first "=", NULL while in the key */
+    const u_char      *last;
+    unsigned           maybe;     /* the key may name an account */
+    size_t             n;
+    ngx_twilio_str_t  *raw;
+} ngx_twilio_claim_scan_t;
+
+
+/*
+ * The letters of "accountsid" no other byte decodes to ("s" and "i" have
+ * folded forms), and "%": a key with no "%" needs them all.
+ */
+
+static const u_char  ngx_twilio_claim_letter[256] = {
+    ['a'] = 0x01, ['A'] = 0x01, ['c'] = 0x02, ['C'] = 0x02,
+    ['o'] = 0x04, ['O'] = 0x04, ['u'] = 0x08, ['U'] = 0x08,
+    ['n'] = 0x10, ['N'] = 0x10, ['t'] = 0x20, ['T'] = 0x20,
+    ['%'] = 0x3f
+};
+
+
+/* the parameter [s->start, end), whose key may name an account, ends */
+
+static void
+ngx_twilio_claim_param(ngx_twilio_claim_scan_t *s, const u_char *end)
+{
+    unsigned       seen;
+    const u_char  *p, *key_end;
+
+    key_end = s->eq ? s->eq : end;
+
+    if (key_end - s->start < 10) {
+        return;
+    }
+
+    seen = 0;
+
+    for (p = s->start; p < key_end; p++) {
+        seen |= ngx_twilio_claim_letter[*p];
+    }
+
+    if (seen == 0x3f && ngx_twilio_key_names_account(s->start, key_end)) {
+        if (s->n++ == 0) {
+            s->raw->data = (u_char *) (s->eq ? s->eq + 1 : end);
+            s->raw->len = end - s->raw->data;
+        }
+    }
+}
+
+
+/* one byte of class cls at q */
+
+static inline void
+ngx_twilio_claim_byte(ngx_twilio_claim_scan_t *s, const u_char *q,
+    unsigned cls)
+{
+    if (cls & NGX_TWILIO_CLAIM_SEP) {
+        if (s->maybe) {
+            ngx_twilio_claim_param(s, q);
+        }
+
+        s->start = q + 1;
+        s->eq = NULL;
+        s->maybe = 0;
+        return;
+    }
+
+    if (s->eq) {
+        /* in the value */
+        return;
+    }
+
+    if (cls & NGX_TWILIO_CLAIM_EQ) {
+        s->eq = q;
+        return;
+    }
+
+    if (cls & NGX_TWILIO_CLAIM_D
+        || (s->last - q > 2 && q[2] == '4' && (q[1] == '6' || q[1] == '4')))
+    {
+        s->maybe = 1;
+    }
+}
+
+
+#if (NGX_TWILIO_SSE2)
+
+/* where the 16 bytes v at p (18 readable) have a "d", "D", "%64", "%44" */
+
+static inline unsigned
+ngx_twilio_claim_d(__m128i v, const u_char *p)
+{
+    __m128i  v1, v2;
+
+    v1 = _mm_loadu_si128((const __m128i *) (p + 1));
+    v2 = _mm_loadu_si128((const __m128i *) (p + 2));
+
+    /* "4" | 2 and "6" | 2 are "6", no other digit's */
+
+    return _mm_movemask_epi8(_mm_or_si128(
+               _mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(0x20)),
+                              _mm_set1_epi8('d')),
+               _mm_and_si128(
+                   _mm_and_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('%')),
+                                 _mm_cmpeq_epi8(v2, _mm_set1_epi8('4'))),
+                   _mm_cmpeq_epi8(_mm_or_si128(v1, _mm_set1_epi8(0x02)),
+                                  _mm_set1_epi8('6')))));
+}
+
+#endif
+
 
 static size_t
 ngx_twilio_list_accounts(const u_char *p, const u_char *last,
     ngx_twilio_str_t *raw)
 {
-    size_t         n;
-    const u_char  *end, *eq;
+    unsigned                  cls;
+    ngx_twilio_claim_scan_t   s;
+#if (NGX_TWILIO_SSE2)
+    unsigned                  i, j, m, rest, msep, meq, md;
+    __m128i                   v, vsep, veq, vd;
+#endif
 
-    n = 0;
+    if (p >= last) {
+        return 0;
+    }
 
-    while (p < last) {
-        for (end = p; end < last && *end != '&' && *end != ';'; end++) {
-            /* void */
+    s.start = p;
+    s.eq = NULL;
+    s.last = last;
+    s.maybe = 0;
+    s.n = 0;
+    s.raw = raw;
+
+#if (NGX_TWILIO_SSE2)
+
+    /*
+     * 16 bytes at a time: the separators, the "=", and the "d"s of a key
+     * ("d", "D", "%64", "%44"), looked at only where they matter
+     */
+
+    while (last - p >= 18) {
+        v = _mm_loadu_si128((const __m128i *) p);
+
+        vsep = _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('&')),
+                            _mm_cmpeq_epi8(v, _mm_set1_epi8(';')));
+        veq = _mm_cmpeq_epi8(v, _mm_set1_epi8('='));
+        vd = _mm_or_si128(_mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(0x20)),
+                                         _mm_set1_epi8('d')),
+                          _mm_cmpeq_epi8(v, _mm_set1_epi8('%')));
+
+        if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(vsep, veq), vd))
+            == 0)
+        {
+            /* nothing of interest: most blocks of most bodies */
+            p += 16;
+            continue;
         }
 
-        eq = memchr(p, '=', end - p);
-        if (eq == NULL) {
-            eq = end;
+        msep = _mm_movemask_epi8(vsep);
+        meq = _mm_movemask_epi8(veq);
+
+        if ((msep | meq) == 0 && (s.eq || s.maybe)) {
+            /* in a value, or a key already known to be a candidate */
+            p += 16;
+            continue;
         }
 
-        if (ngx_twilio_key_names_account(p, eq)) {
-            if (n++ == 0) {
-                raw->data = (u_char *) (eq < end ? eq + 1 : end);
-                raw->len = end - raw->data;
+        md = ngx_twilio_claim_d(v, p);
+        rest = 0xffff;
+
+        for ( ;; ) {
+            m = msep;
+
+            if (s.eq == NULL) {
+                m |= meq | (s.maybe ? 0 : md);
+            }
+
+            m &= rest;
+
+            if (m == 0) {
+                break;
+            }
+
+            i = __builtin_ctz(m);
+            ngx_twilio_claim_byte(&s, p + i, ngx_twilio_claim_class[p[i]]);
+            rest = (0xfffeu << i) & 0xffff;
+
+            if (!(msep & (1u << i)) || (msep & rest) == 0) {
+                continue;
+            }
+
+            /*
+             * with no "d" before the block's last separator, no parameter
+             * in between may name an account: on to that separator
+             */
+
+            j = 31 - __builtin_clz(msep);
+
+            if ((md & rest & ((1u << j) - 1)) == 0) {
+                s.start = p + j + 1;
+                s.eq = NULL;
+                s.maybe = 0;
+                rest = (0xfffeu << j) & 0xffff;
             }
         }
 
-        p = end + 1;
+        p += 16;
     }
 
-    return n;
+#endif
+
+    for ( /* void */ ; p < last; p++) {
+        cls = ngx_twilio_claim_class[*p];
+
+        if (cls) {
+            ngx_twilio_claim_byte(&s, p, cls);
+        }
+    }
+
+    if (s.maybe) {
+        ngx_twilio_claim_param(&s, last);
+    }
+
+    return s.n;
 }
 
 

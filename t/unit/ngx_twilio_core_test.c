@@ -1248,6 +1248,18 @@ main(void)
               "no_signature") == 0,
        "no signature is rejected before the body is counted");
 
+    /* the cheap rejections come before the claim is read (and allocated) */
+
+    alloc_calls = 0;
+    ok(strcmp(validate_capped("https://h/p", "AccountSid=AC1&b=2&c=3&d=4", 3,
+                              sig), "too_many_params") == 0
+       && alloc_calls == 0,
+       "a claim in a body over the cap: too_many_params, the claim not read");
+    alloc_calls = 0;
+    ok(strcmp(validate_capped("https://h/p?AccountSid=AC1", "a=1", 3, ""),
+              "no_signature") == 0 && alloc_calls == 0,
+       "a claim without a signature: no_signature, the claim not read");
+
     /* the sorts against the reference comparisons, on hostile forms */
 
     {
