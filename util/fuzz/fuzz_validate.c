@@ -659,8 +659,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         run(&url, shuffled, body_len, b64, NGX_TWILIO_SHA1_B64_LEN, 1,
             ks.keys, ks.nkeys, 0, &res, NULL);
-        CHECK(res.reason == NGX_TWILIO_OK);
-        CHECK(res.key == ks.real);
+
+        if (bind && fuzz_json_like(shuffled, body_len)) {
+            /*
+             * a segment with "{" or "[" came first: with bound keys, a
+             * form that reads as JSON is ambiguous
+             */
+            CHECK(res.reason == NGX_TWILIO_ACCOUNT_AMBIGUOUS);
+
+        } else {
+            CHECK(res.reason == NGX_TWILIO_OK);
+            CHECK(res.key == ks.real);
+        }
 
         free(shuffled);
     }
