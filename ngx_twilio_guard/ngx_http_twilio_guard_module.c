@@ -41,6 +41,8 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_twilio_guard_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_twilio_guard_subrequest_handler(
+    ngx_http_request_t *r);
 static ngx_uint_t ngx_http_twilio_guard_check_again(
     ngx_http_twilio_guard_ctx_t *ctx, ngx_http_twilio_guard_loc_conf_t *lcf);
 static ngx_int_t ngx_http_twilio_guard_before_body(ngx_http_request_t *r,
@@ -318,13 +320,66 @@ ngx_http_twilio_guard_handler(ngx_http_request_t *r)
 
 
 /*
+ * Subrequests skip the access phase: auth_request, SSI or mirror into a
+ * guarded location would run it unchecked.  In the rewrite phase (before
+ * the location's "return" or "rewrite"), a subrequest in a guarded
+ * location is served only if its main request passed the guard (a mirror
+ * of a checked request); otherwise 403, as subrequest_unchecked.  A dry
+ * run only logs it.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_subrequest_handler(ngx_http_request_t *r)
+{
+    ngx_http_twilio_guard_ctx_t       *ctx;
+    ngx_http_twilio_guard_loc_conf_t  *lcf;
+
+    if (r == r->main) {
+        return NGX_DECLINED;
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_twilio_guard_module);
+
+    if (!lcf->enable) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_twilio_guard_get_ctx(r->main);
+
+    if (ctx && ctx->reason == NGX_TWILIO_OK
+        && ctx->status < NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(lcf->log_level, r->connection->log, 0,
+                  "twilio_guard: %s: %s, subrequest \"%V\" into a guarded "
+                  "location from a request the guard did not pass: check "
+                  "the signature in the main request's location (auth_request "
+                  "cannot)",
+                  lcf->dry_run ? "dry run, would reject" : "rejected",
+                  ngx_twilio_reason_names[NGX_TWILIO_SUBREQUEST_UNCHECKED],
+                  &r->uri);
+
+    return lcf->dry_run ? NGX_DECLINED : NGX_HTTP_FORBIDDEN;
+}
+
+
+/*
  * One verdict per request.  After an internal redirect (error_page,
  * try_files, a named location, X-Accel-Redirect) into another guarded
  * location the verdict stands; the request is checked again only where
  * the new location asks for more: other keys (a location's keys are one
  * set, inherited as a whole), other address rules, HTTPS where it was not
- * required or with other trusted proxies, or enforcement where a dry run
- * let a failed request through.  A rejection stands anywhere.
+ * required or with other trusted proxies, a replay guard of its own (the
+ * request's own entry is not a copy of it), or enforcement where a dry
+ * run let a failed request through.  A rejection stands anywhere.
+ *
+ * Not another twilio_guard_url or twilio_guard_forwarded_host: they say
+ * which URL Twilio signed, not how strictly to check; the URL the request
+ * passed under was the one its first location declared, and a target
+ * reached by try_files or X-Accel-Redirect usually sees another URI,
+ * under which a genuine request would fail.
  */
 
 static ngx_uint_t
@@ -346,7 +401,8 @@ ngx_http_twilio_guard_check_again(ngx_http_twilio_guard_ctx_t *ctx,
     return lcf->keys != prev->keys
            || lcf->shared_keys != prev->shared_keys
            || lcf->rules != prev->rules
-           || (lcf->https && (!prev->https || lcf->trusted != prev->trusted));
+           || (lcf->https && (!prev->https || lcf->trusted != prev->trusted))
+           || (lcf->replay && lcf->replay != prev->replay);
 }
 
 
@@ -2308,6 +2364,18 @@ ngx_http_twilio_guard_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_twilio_guard_handler;
+
+    /*
+     * the rewrite phase, which subrequests run: registered after the
+     * rewrite module's, ours runs before it, so before a "return"
+     */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_twilio_guard_subrequest_handler;
 
     ngx_http_twilio_guard_next_body_filter = ngx_http_top_request_body_filter;
     ngx_http_top_request_body_filter = ngx_http_twilio_guard_body_filter;

@@ -19,6 +19,10 @@ typedef struct ngx_http_twilio_guard_replay_conf_s {
     ngx_msec_t                  window;
     ngx_msec_t                  inflight;
     ngx_uint_t                  status;
+
+    /* where it was set, if in a location: for nginx -t */
+    ngx_str_t                   file;
+    ngx_uint_t                  line;
 } ngx_http_twilio_guard_replay_conf_t;
 
 

@@ -374,6 +374,8 @@ qr/\[emerg\] .*"twilio_guard_replay" needs zone=NAME, a zone declared with "twil
 === TEST 14: a zone never declared
 --- config
     location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_replay zone=nosuch;
     }
 --- must_die
