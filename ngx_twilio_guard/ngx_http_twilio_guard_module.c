@@ -43,6 +43,8 @@ typedef struct {
 static ngx_int_t ngx_http_twilio_guard_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_twilio_guard_subrequest_handler(
     ngx_http_request_t *r);
+static ngx_int_t ngx_http_twilio_guard_replay_again(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_http_twilio_guard_loc_conf_t *lcf);
 static ngx_uint_t ngx_http_twilio_guard_check_again(
     ngx_http_twilio_guard_ctx_t *ctx, ngx_http_twilio_guard_loc_conf_t *lcf);
 static ngx_int_t ngx_http_twilio_guard_before_body(ngx_http_request_t *r,
@@ -258,6 +260,13 @@ ngx_http_twilio_guard_handler(ngx_http_request_t *r)
     }
 
     if (ctx && !ngx_http_twilio_guard_check_again(ctx, lcf)) {
+
+        if (ctx->reason == NGX_TWILIO_OK && ctx->status == NGX_OK
+            && lcf->replay && lcf->replay != ctx->conf->replay)
+        {
+            return ngx_http_twilio_guard_replay_again(r, ctx, lcf);
+        }
+
         return ctx->status;
     }
 
@@ -371,9 +380,10 @@ ngx_http_twilio_guard_subrequest_handler(ngx_http_request_t *r)
  * location the verdict stands; the request is checked again only where
  * the new location asks for more: other keys (a location's keys are one
  * set, inherited as a whole), other address rules, HTTPS where it was not
- * required or with other trusted proxies, a replay guard of its own (the
- * request's own entry is not a copy of it), or enforcement where a dry
- * run let a failed request through.  A rejection stands anywhere.
+ * required or with other trusted proxies, or enforcement where a dry run
+ * let a failed request through.  A rejection stands anywhere.  A request
+ * that passed and reaches a replay guard the deciding location did not
+ * have gets that check alone (see replay_again below).
  *
  * Not another twilio_guard_url or twilio_guard_forwarded_host: they say
  * which URL Twilio signed, not how strictly to check; the URL the request
@@ -401,8 +411,46 @@ ngx_http_twilio_guard_check_again(ngx_http_twilio_guard_ctx_t *ctx,
     return lcf->keys != prev->keys
            || lcf->shared_keys != prev->shared_keys
            || lcf->rules != prev->rules
-           || (lcf->https && (!prev->https || lcf->trusted != prev->trusted))
-           || (lcf->replay && lcf->replay != prev->replay);
+           || (lcf->https && (!prev->https || lcf->trusted != prev->trusted));
+}
+
+
+/*
+ * A request that passed, redirected into a location with a replay guard
+ * the deciding one did not have (the README's split: the public location
+ * guarded, the replay guard where the request is proxied): the verdict
+ * stands, and the replay check runs here, under this location's guard.
+ * Its own entry, if the zone is the same, is not a copy.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_replay_again(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_http_twilio_guard_loc_conf_t *lcf)
+{
+    ngx_int_t  rc;
+    ngx_str_t  sig;
+
+    (void) ngx_http_twilio_guard_header(r,
+                                       &ngx_http_twilio_guard_signature_header,
+                                       &sig);
+
+    /* a rejection here is this request's verdict */
+    ctx->reason = NGX_HTTP_TWILIO_GUARD_PENDING;
+
+    rc = ngx_http_twilio_guard_replay_check(r, ctx, lcf->replay, &sig);
+
+    if (rc == NGX_OK) {
+        ctx->reason = NGX_TWILIO_OK;
+        return NGX_OK;
+    }
+
+    if (ctx->reason == NGX_HTTP_TWILIO_GUARD_PENDING) {
+        /* failed before a rejection was written: logged as an alert */
+        ctx->reason = NGX_TWILIO_ERROR;
+        ctx->status = rc;
+    }
+
+    return rc;
 }
 
 
@@ -978,7 +1026,7 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_twilio_guard_replay_check(r, ctx, &sig);
+    rc = ngx_http_twilio_guard_replay_check(r, ctx, ctx->conf->replay, &sig);
     if (rc != NGX_OK) {
         return rc;
     }

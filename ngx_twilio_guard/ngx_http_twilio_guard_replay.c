@@ -244,7 +244,8 @@ ngx_http_twilio_guard_replay_init(ngx_conf_t *cf)
 
 ngx_int_t
 ngx_http_twilio_guard_replay_check(ngx_http_request_t *r,
-    ngx_http_twilio_guard_ctx_t *ctx, ngx_str_t *sig)
+    ngx_http_twilio_guard_ctx_t *ctx,
+    ngx_http_twilio_guard_replay_conf_t *rcf, ngx_str_t *sig)
 {
     size_t                                len;
     u_char                                key[NGX_HTTP_TWILIO_GUARD_KEY_MAX];
@@ -255,11 +256,8 @@ ngx_http_twilio_guard_replay_check(ngx_http_request_t *r,
     ngx_http_twilio_guard_zone_t         *zone;
     ngx_http_twilio_guard_entry_t        *e;
     ngx_http_twilio_guard_replay_t       *rp;
-    ngx_http_twilio_guard_replay_conf_t  *rcf;
 
     static uint32_t  seq;
-
-    rcf = ctx->conf->replay;
 
     if (rcf == NULL || rcf == NGX_CONF_UNSET_PTR) {
         return NGX_OK;
