@@ -5,10 +5,13 @@
  * The replay guard.  A request whose signature is valid is recorded in a
  * twilio_guard_zone, keyed by what an attacker cannot change: the decoded
  * signature bytes and the key or token that verified them.  The entry is
- * first "in flight" (owned by this request, for twilio_guard_replay's
- * inflight= time at most); once the status is known, the entry is kept
- * for the window if it is 2xx or 3xx, and removed otherwise, so that
- * Twilio's retry after a failure gets through.  The
+ * first "in flight", owned by this request until it ends (past
+ * twilio_guard_replay's inflight= time, a copy may take it over if the
+ * owning worker died); once the status is known, the entry is kept for
+ * the window if it is 2xx or 3xx, or if the client left after the
+ * upstream got the request, and removed otherwise, so that Twilio's
+ * retry after a failure gets through.  Entries stay pinned: none is
+ * evicted inside its window, and a full zone answers 503.  The
  * lookup and the insertion happen under the zone's lock: of N identical
  * requests at the same moment, one gets the entry and N - 1 are replays.
  *
@@ -523,8 +526,9 @@ ngx_http_twilio_guard_replay_reject(ngx_http_request_t *r,
 
 /*
  * The status of the response decides: 2xx and 3xx keep the entry for the
- * window; anything else (4xx, 5xx from the upstream or from nginx) removes
- * it, so that a retry reaches the upstream.  This is done in the header
+ * window, and so does a client gone after the upstream got the request;
+ * anything else (4xx, 5xx from the upstream or from nginx) removes it, so
+ * that a retry reaches the upstream.  This is done in the header
  * filter, before the client can see the status and send its retry, and
  * in the log phase for requests that end without a response (499: the
  * client went away first).

@@ -253,4 +253,31 @@ is_deeply \%rr, { '200 200' => 10 },
           'round robin: each copy reaches the other node, which never saw it';
 
 $_->stop for $front, @nodes;
+
+# an entry in flight whose worker died (kill -9) is never settled: past
+# inflight=, a copy takes it over; before, it is still a replay
+my $pk = $port + 5;
+my $k = Twilio::Nginx->new(name => 'replay-kill', port => $pk,
+                           http => guarded(zone => 'replay:1m', port => $pk,
+                                           replay => 'zone=replay window=1h inflight=1s'));
+ok $k->start, 'nginx starts with inflight=1s';
+backend_reset();
+my $kc = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$pk") or die $!;
+syswrite $kc, req('Body=killed', 'X-Backend-Delay' => '3');
+sleep 0.4;
+my @old = $k->workers;
+kill 'KILL', @old;
+my $t0 = time;
+sleep 0.05 while time - $t0 < 5 && (!$k->workers || grep({ my $o = $_; grep { $_ == $o } $k->workers } @old));
+close $kc;
+my $kst = sub {
+    my $r = $k->send(req('Body=killed'));
+    return Twilio::Nginx::status_of($r);
+};
+is $kst->(), '409', 'its worker killed, within inflight=: still a replay';
+sleep 1;
+is $kst->(), '200', 'past inflight=, the dead worker\'s entry is taken over';
+is $kst->(), '409', 'and the copy after that is a replay';
+$k->stop;
+
 done_testing;
