@@ -1668,6 +1668,20 @@ ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_uint_value(conf->reject_status, prev->reject_status,
                               NGX_HTTP_FORBIDDEN);
     ngx_conf_merge_uint_value(conf->log_level, prev->log_level, NGX_LOG_ERR);
+    if (!conf->enable && conf->replay != NGX_CONF_UNSET_PTR
+        && conf->replay != NULL && conf->replay->line)
+    {
+        /* set in this location, which checks nothing: it would record
+           nothing either */
+        ngx_log_error(NGX_LOG_EMERG, cf->log, 0,
+                      "\"twilio_guard_replay\" in %V:%ui is in a location "
+                      "without \"twilio_guard on\", where it does nothing: "
+                      "twilio_guard_replay needs twilio_guard on in the "
+                      "same location; add \"twilio_guard on\" there",
+                      &conf->replay->file, conf->replay->line);
+        return NGX_CONF_ERROR;
+    }
+
     ngx_conf_merge_ptr_value(conf->replay, prev->replay, NULL);
 
     if (!conf->enable) {

@@ -41,6 +41,10 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_twilio_guard_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_twilio_guard_subrequest_handler(
+    ngx_http_request_t *r);
+static ngx_int_t ngx_http_twilio_guard_replay_again(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_http_twilio_guard_loc_conf_t *lcf);
 static ngx_uint_t ngx_http_twilio_guard_check_again(
     ngx_http_twilio_guard_ctx_t *ctx, ngx_http_twilio_guard_loc_conf_t *lcf);
 static ngx_int_t ngx_http_twilio_guard_before_body(ngx_http_request_t *r,
@@ -256,6 +260,13 @@ ngx_http_twilio_guard_handler(ngx_http_request_t *r)
     }
 
     if (ctx && !ngx_http_twilio_guard_check_again(ctx, lcf)) {
+
+        if (ctx->reason == NGX_TWILIO_OK && ctx->status == NGX_OK
+            && lcf->replay && lcf->replay != ctx->conf->replay)
+        {
+            return ngx_http_twilio_guard_replay_again(r, ctx, lcf);
+        }
+
         return ctx->status;
     }
 
@@ -318,13 +329,67 @@ ngx_http_twilio_guard_handler(ngx_http_request_t *r)
 
 
 /*
+ * Subrequests skip the access phase: auth_request, SSI or mirror into a
+ * guarded location would run it unchecked.  In the rewrite phase (before
+ * the location's "return" or "rewrite"), a subrequest in a guarded
+ * location is served only if its main request passed the guard (a mirror
+ * of a checked request); otherwise 403, as subrequest_unchecked.  A dry
+ * run only logs it.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_subrequest_handler(ngx_http_request_t *r)
+{
+    ngx_http_twilio_guard_ctx_t       *ctx;
+    ngx_http_twilio_guard_loc_conf_t  *lcf;
+
+    if (r == r->main) {
+        return NGX_DECLINED;
+    }
+
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_twilio_guard_module);
+
+    if (!lcf->enable) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_twilio_guard_get_ctx(r->main);
+
+    if (ctx && ctx->reason == NGX_TWILIO_OK
+        && ctx->status < NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(lcf->log_level, r->connection->log, 0,
+                  "twilio_guard: %s: %s, subrequest \"%V\" into a guarded "
+                  "location from a request the guard did not pass: check "
+                  "the signature in the main request's location (auth_request "
+                  "cannot)",
+                  lcf->dry_run ? "dry run, would reject" : "rejected",
+                  ngx_twilio_reason_names[NGX_TWILIO_SUBREQUEST_UNCHECKED],
+                  &r->uri);
+
+    return lcf->dry_run ? NGX_DECLINED : NGX_HTTP_FORBIDDEN;
+}
+
+
+/*
  * One verdict per request.  After an internal redirect (error_page,
  * try_files, a named location, X-Accel-Redirect) into another guarded
  * location the verdict stands; the request is checked again only where
  * the new location asks for more: other keys (a location's keys are one
  * set, inherited as a whole), other address rules, HTTPS where it was not
  * required or with other trusted proxies, or enforcement where a dry run
- * let a failed request through.  A rejection stands anywhere.
+ * let a failed request through.  A rejection stands anywhere.  A request
+ * that passed and reaches a replay guard the deciding location did not
+ * have gets that check alone (see replay_again below).
+ *
+ * Not another twilio_guard_url or twilio_guard_forwarded_host: they say
+ * which URL Twilio signed, not how strictly to check; the URL the request
+ * passed under was the one its first location declared, and a target
+ * reached by try_files or X-Accel-Redirect usually sees another URI,
+ * under which a genuine request would fail.
  */
 
 static ngx_uint_t
@@ -347,6 +412,45 @@ ngx_http_twilio_guard_check_again(ngx_http_twilio_guard_ctx_t *ctx,
            || lcf->shared_keys != prev->shared_keys
            || lcf->rules != prev->rules
            || (lcf->https && (!prev->https || lcf->trusted != prev->trusted));
+}
+
+
+/*
+ * A request that passed, redirected into a location with a replay guard
+ * the deciding one did not have (the README's split: the public location
+ * guarded, the replay guard where the request is proxied): the verdict
+ * stands, and the replay check runs here, under this location's guard.
+ * Its own entry, if the zone is the same, is not a copy.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_replay_again(ngx_http_request_t *r,
+    ngx_http_twilio_guard_ctx_t *ctx, ngx_http_twilio_guard_loc_conf_t *lcf)
+{
+    ngx_int_t  rc;
+    ngx_str_t  sig;
+
+    (void) ngx_http_twilio_guard_header(r,
+                                       &ngx_http_twilio_guard_signature_header,
+                                       &sig);
+
+    /* a rejection here is this request's verdict */
+    ctx->reason = NGX_HTTP_TWILIO_GUARD_PENDING;
+
+    rc = ngx_http_twilio_guard_replay_check(r, ctx, lcf->replay, &sig);
+
+    if (rc == NGX_OK) {
+        ctx->reason = NGX_TWILIO_OK;
+        return NGX_OK;
+    }
+
+    if (ctx->reason == NGX_HTTP_TWILIO_GUARD_PENDING) {
+        /* failed before a rejection was written: logged as an alert */
+        ctx->reason = NGX_TWILIO_ERROR;
+        ctx->status = rc;
+    }
+
+    return rc;
 }
 
 
@@ -922,7 +1026,7 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    rc = ngx_http_twilio_guard_replay_check(r, ctx, &sig);
+    rc = ngx_http_twilio_guard_replay_check(r, ctx, ctx->conf->replay, &sig);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -2311,6 +2415,18 @@ ngx_http_twilio_guard_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_twilio_guard_handler;
+
+    /*
+     * the rewrite phase, which subrequests run: registered after the
+     * rewrite module's, ours runs before it, so before a "return"
+     */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_twilio_guard_subrequest_handler;
 
     ngx_http_twilio_guard_next_body_filter = ngx_http_top_request_body_filter;
     ngx_http_top_request_body_filter = ngx_http_twilio_guard_body_filter;

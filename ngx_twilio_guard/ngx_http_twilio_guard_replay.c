@@ -5,10 +5,13 @@
  * The replay guard.  A request whose signature is valid is recorded in a
  * twilio_guard_zone, keyed by what an attacker cannot change: the decoded
  * signature bytes and the key or token that verified them.  The entry is
- * first "in flight" (owned by this request, for twilio_guard_replay's
- * inflight= time at most); once the status is known, the entry is kept
- * for the window if it is 2xx or 3xx, and removed otherwise, so that
- * Twilio's retry after a failure gets through.  The
+ * first "in flight", owned by this request until it ends (past
+ * twilio_guard_replay's inflight= time, a copy may take it over if the
+ * owning worker died); once the status is known, the entry is kept for
+ * the window if it is 2xx or 3xx, or if the client left after the
+ * upstream got the request, and removed otherwise, so that Twilio's
+ * retry after a failure gets through.  Entries stay pinned: none is
+ * evicted inside its window, and a full zone answers 503.  The
  * lookup and the insertion happen under the zone's lock: of N identical
  * requests at the same moment, one gets the entry and N - 1 are replays.
  *
@@ -54,6 +57,7 @@ static ngx_int_t ngx_http_twilio_guard_replay_header_filter(
     ngx_http_request_t *r);
 static ngx_int_t ngx_http_twilio_guard_replay_log_handler(
     ngx_http_request_t *r);
+static ngx_uint_t ngx_http_twilio_guard_replay_owner_alive(uint64_t owner);
 static void ngx_http_twilio_guard_replay_settle_all(ngx_http_request_t *r);
 static void ngx_http_twilio_guard_replay_cleanup(void *data);
 static void ngx_http_twilio_guard_replay_settle(
@@ -179,6 +183,11 @@ ngx_http_twilio_guard_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (cf->cmd_type == NGX_HTTP_LOC_CONF) {
+        rcf->file = cf->conf_file->file.name;
+        rcf->line = cf->conf_file->line;
+    }
+
     lcf->replay = rcf;
 
     return NGX_CONF_OK;
@@ -238,7 +247,8 @@ ngx_http_twilio_guard_replay_init(ngx_conf_t *cf)
 
 ngx_int_t
 ngx_http_twilio_guard_replay_check(ngx_http_request_t *r,
-    ngx_http_twilio_guard_ctx_t *ctx, ngx_str_t *sig)
+    ngx_http_twilio_guard_ctx_t *ctx,
+    ngx_http_twilio_guard_replay_conf_t *rcf, ngx_str_t *sig)
 {
     size_t                                len;
     u_char                                key[NGX_HTTP_TWILIO_GUARD_KEY_MAX];
@@ -249,11 +259,8 @@ ngx_http_twilio_guard_replay_check(ngx_http_request_t *r,
     ngx_http_twilio_guard_zone_t         *zone;
     ngx_http_twilio_guard_entry_t        *e;
     ngx_http_twilio_guard_replay_t       *rp;
-    ngx_http_twilio_guard_replay_conf_t  *rcf;
 
     static uint32_t  seq;
-
-    rcf = ctx->conf->replay;
 
     if (rcf == NULL || rcf == NGX_CONF_UNSET_PTR) {
         return NGX_OK;
@@ -304,15 +311,33 @@ ngx_http_twilio_guard_replay_check(ngx_http_request_t *r,
         age = ngx_current_msec - e->created;
         inflight = (e->state != 0);
 
+        if (inflight && age >= rcf->inflight
+            && !ngx_http_twilio_guard_replay_owner_alive(e->state))
+        {
+            /* its worker died with the request: never settled */
+            ngx_http_twilio_guard_zone_delete(zone, e);
+            e = NULL;
+        }
+    }
+
+    if (e) {
         ngx_http_twilio_guard_zone_unlock(zone, r->connection->log);
 
         return ngx_http_twilio_guard_replay_reject(r, ctx, rcf, age,
                                                    inflight);
     }
 
+    /*
+     * In flight for the window at most: while its worker lives, the
+     * request settles its entry when it ends, however long the upstream
+     * takes (proxy_read_timeout may be above inflight=)
+     */
+
     e = ngx_http_twilio_guard_zone_insert(zone,
                                           NGX_HTTP_TWILIO_GUARD_KIND_REPLAY,
-                                          key, len, hash, rcf->inflight);
+                                          key, len, hash,
+                                          ngx_max(rcf->window,
+                                                  rcf->inflight));
     if (e) {
         e->state = rp->owner;
         rp->zone = zone;
@@ -327,10 +352,11 @@ ngx_http_twilio_guard_replay_check(ngx_http_request_t *r,
                                             NGX_TWILIO_REPLAY_UNAVAILABLE,
                                             NGX_HTTP_SERVICE_UNAVAILABLE,
                                             "twilio_guard_zone \"%V\" has "
-                                            "no room for the request: the "
-                                            "entries it could evict are all "
-                                            "in flight; make the zone "
-                                            "larger",
+                                            "no room for the request: "
+                                            "every entry is in flight or "
+                                            "inside its window; make the "
+                                            "zone larger (window x peak "
+                                            "rate x about 128 bytes)",
                                             &zone->shm_zone->shm.name);
     }
 
@@ -339,6 +365,27 @@ ngx_http_twilio_guard_replay_check(ngx_http_request_t *r,
                    hash, rp->owner);
 
     return NGX_OK;
+}
+
+
+/*
+ * Whether the worker that owns an entry in flight still runs: a live one
+ * settles its entries when their requests end, a dead one never will.
+ * The owner id carries the worker's pid.
+ */
+
+static ngx_uint_t
+ngx_http_twilio_guard_replay_owner_alive(uint64_t owner)
+{
+    ngx_pid_t  pid;
+
+    pid = (ngx_pid_t) (owner >> 32);
+
+    if (pid == ngx_pid) {
+        return 1;
+    }
+
+    return kill(pid, 0) == 0 || ngx_errno == NGX_EPERM;
 }
 
 
@@ -479,8 +526,9 @@ ngx_http_twilio_guard_replay_reject(ngx_http_request_t *r,
 
 /*
  * The status of the response decides: 2xx and 3xx keep the entry for the
- * window; anything else (4xx, 5xx from the upstream or from nginx) removes
- * it, so that a retry reaches the upstream.  This is done in the header
+ * window, and so does a client gone after the upstream got the request;
+ * anything else (4xx, 5xx from the upstream or from nginx) removes it, so
+ * that a retry reaches the upstream.  This is done in the header
  * filter, before the client can see the status and send its retry, and
  * in the log phase for requests that end without a response (499: the
  * client went away first).
@@ -515,6 +563,21 @@ ngx_http_twilio_guard_replay_settle_all(ngx_http_request_t *r)
 
     status = r->err_status ? r->err_status : r->headers_out.status;
     ok = (status >= 200 && status < 400);
+
+    /*
+     * The client left (499, or no status at all) after the request was
+     * sent to the upstream: the application may have acted on it, and
+     * its answer is unknown.  The entry stands, as after a success:
+     * forgetting it would let a captured request through again each time
+     * its sender gives up before the answer.
+     */
+
+    if (!ok
+        && (status == NGX_HTTP_CLIENT_CLOSED_REQUEST || status == 0)
+        && r->upstream && r->upstream->request_sent)
+    {
+        ok = 1;
+    }
 
     for (cln = r->pool->cleanup; cln; cln = cln->next) {
 
@@ -569,8 +632,12 @@ ngx_http_twilio_guard_replay_settle(ngx_http_twilio_guard_replay_t *rp,
     if (e && e->state == rp->owner) {
 
         if (ok) {
+            /*
+             * still pinned: an entry inside its window is never evicted
+             * (others' signed requests could otherwise push it out, and
+             * its copy through); a full zone refuses new requests instead
+             */
             e->state = 0;
-            e->pinned = 0;
             e->expire = ngx_current_msec + rp->window;
             ngx_http_twilio_guard_zone_touch(zone, e);
 

@@ -159,7 +159,8 @@ const char  *ngx_twilio_reason_names[NGX_TWILIO_NREASONS] = {
     "replayed",
     "replay_unavailable",
     "host_malformed",
-    "content_type_repeated"
+    "content_type_repeated",
+    "subrequest_unchecked"
 };
 
 

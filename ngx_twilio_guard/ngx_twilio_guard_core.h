@@ -49,7 +49,8 @@
 #define NGX_TWILIO_REPLAY_UNAVAILABLE    23
 #define NGX_TWILIO_HOST_MALFORMED        24
 #define NGX_TWILIO_CONTENT_TYPE_REPEATED 25
-#define NGX_TWILIO_NREASONS              26
+#define NGX_TWILIO_SUBREQUEST_UNCHECKED  26
+#define NGX_TWILIO_NREASONS              27
 
 
 /* what ngx_twilio_url_body_hash() found in a URL's query */

@@ -594,6 +594,8 @@ signed_request(body => "a=1", sig => undef, target => "/closed")
 --- raw_request eval
 signed_request(body => "a=1")
 --- error_code: 200
+--- no_error_log
+subrequest_unchecked
 
 
 

@@ -7,7 +7,8 @@
 # secure behaviour and fails on the code it was written against (the attack
 # works), so it is skipped unless TEST_NGINX_ATTACK_FINDINGS=1; drop its
 # skip with the fix.  The other blocks are regression proofs of attacks
-# that failed, and always run.
+# that failed, and always run.  Findings A to F are fixed: their blocks
+# run always now, as regression tests.
 #
 # The attacker holds a request Twilio signed for the victim (captured from
 # a log, a debugging proxy, a HAR file), and in the tenant scenarios also a
@@ -17,6 +18,7 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
+use File::Path qw(make_path remove_tree);
 use IO::Socket::INET ();
 use MIME::Base64 qw(decode_base64 encode_base64);
 use Time::HiRes qw(sleep time);
@@ -61,12 +63,14 @@ my $n = Twilio::Nginx->new(name => 'attack2', port => $port, http => <<"EOC");
 
         # the try_files recipe of docs/directives.md ("Embedded
         # variables"), with the replay guard added where the request is
-        # proxied, and no "twilio_guard on" there (the recipe has none)
+        # proxied: with "twilio_guard on" there, which nginx -t now
+        # requires (see FINDING D below for the recipe without it)
         location /recipe {
             twilio_guard on;
             try_files /.validated \@sms;
         }
         location \@sms {
+            twilio_guard on;
             twilio_guard_replay zone=main window=1h;
             proxy_pass http://127.0.0.1:$B;
         }
@@ -142,9 +146,7 @@ ok $n->start, 'nginx starts';
 # replayed without limit against any application slower than the
 # attacker's abort.  Each copy reaches the upstream.
 
-SKIP: {
-    skip 'FINDING A (replay by aborting the connection); set '
-         . 'TEST_NGINX_ATTACK_FINDINGS=1', 2 unless $FINDINGS;
+{
     backend_reset();
     # the application takes 0.5 s to answer (simulated by the echo backend)
     my $captured = req('Body=abort', headers => ['X-Backend-Delay' => '0.5']);
@@ -189,9 +191,7 @@ SKIP: {
 # location, X-Accel-Redirect): check_again() compares keys, rules and
 # HTTPS, not twilio_guard_replay.
 
-SKIP: {
-    skip 'FINDING B (replay guard skipped after an internal redirect); set '
-         . 'TEST_NGINX_ATTACK_FINDINGS=1', 3 unless $FINDINGS;
+{
     backend_reset();
     is status('Body=redirect', target => '/front'), '200 ok',
        'FINDING B: the genuine request passes through /front to @app';
@@ -206,17 +206,40 @@ SKIP: {
 # puts the proxy (where an operator adds the replay guard) in exactly such
 # a location.  Either nginx -t should say so, or the copy be refused.
 
-SKIP: {
-    skip 'FINDING D (replay guard silently off without twilio_guard on); '
-         . 'set TEST_NGINX_ATTACK_FINDINGS=1', 2 unless $FINDINGS;
+{
     backend_reset();
     is status('Body=recipe', target => '/recipe'), '200 ok',
        'FINDING D: the genuine request passes the recipe';
-    my $warned = grep { /twilio_guard_replay.*twilio_guard/ }
-                 $n->log_lines;
-    ok $warned || status('Body=recipe', target => '/recipe') =~ /^409/,
-       'FINDING D: nginx -t warned about the ignored twilio_guard_replay, '
-       . 'or its copy is a replay';
+    like status('Body=recipe', target => '/recipe'), qr/^409/,
+       'FINDING D: with twilio_guard on next to it, its copy is a replay';
+
+    # the recipe without "twilio_guard on" where the replay guard is
+    my $bad = Twilio::Nginx->new(name => 'attack2-recipe', port => $port + 1,
+                                 http => <<"EOB");
+    twilio_guard_zone main:1m;
+    server {
+        listen 127.0.0.1:@{[ $port + 1 ]};
+        twilio_guard_auth_token $TOKEN;
+        location /recipe {
+            twilio_guard on;
+            try_files /.validated \@sms;
+        }
+        location \@sms {
+            twilio_guard_replay zone=main window=1h;
+            proxy_pass http://127.0.0.1:$B;
+        }
+    }
+EOB
+    remove_tree($bad->root);
+    make_path(map { $bad->root . "/$_" } qw(conf logs tmp html));
+    $bad->write_conf;
+    ok !$bad->ctl('-t'),
+       'FINDING D: nginx -t refuses twilio_guard_replay without twilio_guard on';
+    open my $fh, '<', $bad->root . '/logs/ctl.log' or die $!;
+    my $out = do { local $/; <$fh> };
+    like $out, qr/"twilio_guard_replay" in \S*nginx\.conf:\d+ .*needs twilio_guard on in the same location/,
+       'FINDING D: naming file:line and the fix';
+    remove_tree($bad->root);
 }
 
 # ---------------------------------------------------------------------
@@ -245,9 +268,7 @@ SKIP: {
 # requests of its own until the zone evicts the victim's entry (the
 # oldest completed), then replays the victim's captured request.
 
-SKIP: {
-    skip 'FINDING C (eviction by a tenant flood); set '
-         . 'TEST_NGINX_ATTACK_FINDINGS=1', 1 unless $FINDINGS;
+{
     is status('Body=victim', target => '/evict'), '200 ok',
        'the victim request passes';
     status("Body=flood+$_", target => '/evict', token => $TOK2) for 1 .. 400;
@@ -262,9 +283,7 @@ SKIP: {
 # through, because nginx skips the access phase for subrequests.  The
 # module could refuse a subrequest in a guarded location at run time.
 
-SKIP: {
-    skip 'FINDING E (auth_request into a guarded location); set '
-         . 'TEST_NGINX_ATTACK_FINDINGS=1', 1 unless $FINDINGS;
+{
     like status('Body=unsigned', target => '/authreq', sig => 'x' x 28),
          qr/^(?:401|403|500)/,
          'FINDING E: a forged request through auth_request is refused';
@@ -278,9 +297,7 @@ SKIP: {
 # nginx's default proxy_read_timeout, so an operator raising that (slow
 # TwiML) or lowering inflight= gets double deliveries.
 
-SKIP: {
-    skip 'FINDING F (in-flight entry expires while its request runs); set '
-         . 'TEST_NGINX_ATTACK_FINDINGS=1', 2 unless $FINDINGS;
+{
     backend_reset();
     my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") or die $!;
     syswrite $c, req('Body=slow', target => '/inflight',

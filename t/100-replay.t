@@ -313,6 +313,38 @@ my $h = "Content-Type: $::FORM\nX-Twilio-Signature: "
 
 
 
+=== TEST 10b: the verdict stands after try_files; the replay guard where the request is proxied still checks
+--- http_config
+    twilio_guard_zone r10b:1m;
+--- config
+    twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+    location /sms {
+        twilio_guard on;
+        twilio_guard_url https://example.com/sms;
+        try_files /no-such-file @inner;
+    }
+    location @inner {
+        twilio_guard on;
+        twilio_guard_replay zone=r10b;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+    location /__ {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- request eval
+["GET /__reset", ::sms("Body=split"), ::sms("Body=split"), "GET /__hits"]
+--- more_headers eval
+["", ::hdr("Body=split"), ::hdr("Body=split"), ""]
+--- error_code eval
+[200, 200, 409, 200]
+--- response_headers eval
+["", "X-Result: ok", "X-Result: replayed", ""]
+--- response_body_like eval
+[qr/^hits: 0$/, qr/^method: POST$/m, qr/409 Conflict/, qr/^hits: 1$/]
+
+
+
 === TEST 11: a rejected copy sent by error_page to a guarded location keeps its rejection (one verdict per request)
 --- http_config
     twilio_guard_zone r11:1m;
@@ -374,6 +406,8 @@ qr/\[emerg\] .*"twilio_guard_replay" needs zone=NAME, a zone declared with "twil
 === TEST 14: a zone never declared
 --- config
     location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
         twilio_guard_replay zone=nosuch;
     }
 --- must_die

@@ -1,8 +1,9 @@
 # twilio_guard_replay across time, reloads, workers and nginx instances:
 # the window passes, entries survive "nginx -s reload" when the zone keeps
-# its name and size, a client gone frees the request, 50 identical copies
-# at once reach the upstream once, a full zone evicts (and says so) or
-# answers 503, and a front nginx hashing on the signature gives a fleet the
+# its name and size, a client gone after the upstream got the request
+# leaves the entry standing, 50 identical copies at once reach the
+# upstream once, a full zone answers 503 (it never evicts an entry inside
+# its window), and a front nginx hashing on the signature gives a fleet the
 # guarantee of one machine.  Plain Test::More: it runs its own nginx
 # instances, with TEST_NGINX_BINARY and TEST_NGINX_LOAD_MODULES.
 
@@ -137,7 +138,9 @@ is status('Body=r'), '200 ok', 'a resized zone starts empty';
 ok $n->reload, 'reload, the size unchanged';
 is status('Body=r'), '409 replayed', 'and keeps its entries again';
 
-# a failure frees the request; a request in flight blocks its copies
+# a request in flight blocks its copies; a client gone after the
+# upstream got the request leaves the entry standing (the application may
+# have acted on it)
 backend_reset();
 my $c = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") or die $!;
 syswrite $c, req('Body=gone', 'X-Backend-Delay' => '1');
@@ -147,10 +150,11 @@ ok log_has(qr/was first seen \d+ ms ago and is still in flight/),
    'logged as in flight';
 close $c;
 sleep 0.4;
-is status('Body=gone'), '200 ok',
-   'the client of the first gave up (499): the retry reaches the upstream';
-is backend_hits(), 2, 'the upstream saw both';
-is status('Body=gone'), '409 replayed', 'and now it is done';
+is status('Body=gone'), '409 replayed',
+   'the client of the first gave up (499) after the upstream got it: '
+   . 'the retry is a replay';
+sleep 0.4;
+is backend_hits(), 1, 'the upstream saw one';
 
 # fifty identical requests at once to two workers
 for my $delay (0, 0.5) {
@@ -162,7 +166,9 @@ for my $delay (0, 0.5) {
     is backend_hits(), 1, '... and the upstream saw exactly one';
 }
 
-# a tiny zone filled past capacity: the oldest are evicted, and logged
+# a tiny zone filled past capacity: no entry inside its window is
+# evicted (others' signed requests would push a victim's out, and its copy
+# through); the zone answers 503 once full, and says why
 $n->{http} = guarded(zone => 'tiny:32k', port => $port,
                      replay => 'zone=tiny window=1h');
 $n->write_conf;
@@ -170,18 +176,24 @@ ok $n->reload, 'reload with a 32k zone';
 backend_reset();
 my %st;
 $st{ status("Body=fill+$_") =~ s/ .*//r }++ for 1 .. 400;
-is_deeply \%st, { 200 => 400 }, '400 distinct requests into a 32k zone pass';
-is backend_hits(), 400, 'all reached the upstream';
-my ($line) = grep { /twilio_guard_zone "tiny" is full/ } $n->log_lines;
-like $line // '', qr/\[warn\] .*twilio_guard_zone "tiny" is full: \d+ entries evicted in the last minute \(\d+ in all\), the youngest \d+ ms old, so entries are kept that long at least, not their whole window; the zone holds (\d+) entries: make it larger/,
-     'the evictions are logged at warn';
-my ($entries) = ($line // '') =~ /holds (\d+) entries/;
-diag "a 32k zone holds " . ($entries // '?') . " replay entries";
-is scalar(grep { /is full/ } $n->log_lines), 1, 'once a minute at most';
-is status('Body=fill+1'), '200 ok', 'the oldest entry was evicted: it passes';
-is status('Body=fill+400'), '409 replayed', 'the newest is still there';
+ok $st{200} && $st{503} && $st{200} + $st{503} == 400,
+   '400 distinct requests into a 32k zone: 200 until it is full, then 503 ('
+   . join(', ', map { "$_: $st{$_}" } sort keys %st) . ')';
+diag "a 32k zone holds " . ($st{200} // '?') . " replay entries";
+is backend_hits(), $st{200}, 'only the recorded ones reached the upstream';
+ok log_has(qr/rejected: replay_unavailable, twilio_guard_zone "tiny" has no room for the request: every entry is in flight or inside its window; make the zone larger/),
+   'the 503 says why';
+ok !grep({ /is full: \d+ entries evicted/ } $n->log_lines),
+   'nothing was evicted';
+is status('Body=fill+1'), '409 replayed', 'the oldest entry is still there';
+is status("Body=fill+$st{200}"), '409 replayed', 'the newest too';
 
-# a zone full of requests in flight: 503, never an open door
+# a zone full of requests in flight: 503, never an open door; once they
+# are done and their window has passed, fresh requests pass
+$n->{http} = guarded(zone => 'tiny2:32k', port => $port,
+                     replay => 'zone=tiny2 window=1s');
+$n->write_conf;
+ok $n->reload, 'reload with another 32k zone, window 1s';
 backend_reset();
 my @reqs = map { req("Body=held+$_", 'X-Backend-Delay' => 2) } 1 .. 300;
 my $held = burst($port, @reqs);
@@ -190,9 +202,11 @@ ok $held->{503}, "a zone full of requests in flight answers 503 ("
                  . ')';
 is $held->{200} + $held->{503}, 300, 'every request is a 200 or a 503';
 is backend_hits(), $held->{200}, 'only the recorded ones reached the upstream';
-ok log_has(qr/rejected: replay_unavailable, twilio_guard_zone "tiny" has no room for the request/),
+ok log_has(qr/rejected: replay_unavailable, twilio_guard_zone "tiny2" has no room for the request/),
    'the 503 says why';
-is status('Body=fresh'), '200 ok', 'fresh requests pass once they are done';
+sleep 1.2;
+is status('Body=fresh'), '200 ok',
+   'fresh requests pass once the others are done and their window passed';
 
 is_deeply [$n->bad_log_lines], [], 'no alert, crit or crash in the log';
 $n->stop;
@@ -239,4 +253,31 @@ is_deeply \%rr, { '200 200' => 10 },
           'round robin: each copy reaches the other node, which never saw it';
 
 $_->stop for $front, @nodes;
+
+# an entry in flight whose worker died (kill -9) is never settled: past
+# inflight=, a copy takes it over; before, it is still a replay
+my $pk = $port + 5;
+my $k = Twilio::Nginx->new(name => 'replay-kill', port => $pk,
+                           http => guarded(zone => 'replay:1m', port => $pk,
+                                           replay => 'zone=replay window=1h inflight=1s'));
+ok $k->start, 'nginx starts with inflight=1s';
+backend_reset();
+my $kc = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$pk") or die $!;
+syswrite $kc, req('Body=killed', 'X-Backend-Delay' => '3');
+sleep 0.4;
+my @old = $k->workers;
+kill 'KILL', @old;
+my $t0 = time;
+sleep 0.05 while time - $t0 < 5 && (!$k->workers || grep({ my $o = $_; grep { $_ == $o } $k->workers } @old));
+close $kc;
+my $kst = sub {
+    my $r = $k->send(req('Body=killed'));
+    return Twilio::Nginx::status_of($r);
+};
+is $kst->(), '409', 'its worker killed, within inflight=: still a replay';
+sleep 1;
+is $kst->(), '200', 'past inflight=, the dead worker\'s entry is taken over';
+is $kst->(), '409', 'and the copy after that is a replay';
+$k->stop;
+
 done_testing;
