@@ -301,6 +301,8 @@ ngx_http_twilio_guard_replay_check(ngx_http_request_t *r,
     cln->handler = ngx_http_twilio_guard_replay_cleanup;
 
     hash = rp->hash;
+    age = 0;
+    inflight = 0;
 
     ngx_http_twilio_guard_zone_lock(zone);
 
