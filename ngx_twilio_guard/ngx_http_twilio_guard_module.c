@@ -368,7 +368,7 @@ ngx_http_twilio_guard_subrequest_handler(ngx_http_request_t *r)
                   "cannot)",
                   lcf->dry_run ? "dry run, would reject" : "rejected",
                   ngx_twilio_reason_names[NGX_TWILIO_SUBREQUEST_UNCHECKED],
-                  &r->uri);
+                  ngx_http_twilio_guard_log_value(r, &r->uri));
 
     return lcf->dry_run ? NGX_DECLINED : NGX_HTTP_FORBIDDEN;
 }
