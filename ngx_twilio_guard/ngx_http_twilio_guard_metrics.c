@@ -4,8 +4,10 @@
  *
  * twilio_guard_metrics: what the guard decided, for Prometheus.
  *
- * Every guarded location registers, while the configuration is merged, a
- * record under its label (twilio_guard_metrics_label, or the location's
+ * When the http block has a "twilio_guard_metrics" location (the
+ * directive is read before any location is merged), every guarded
+ * location registers, while the configuration is merged, a record under
+ * its label (twilio_guard_metrics_label, or the location's
  * name): a counter per result and reason, one per auth token position,
  * and one per shared key id.  Locations with the same label share the
  * record.  The records are laid out once, at the end of the http block,
@@ -126,10 +128,18 @@ static const char  *ngx_http_twilio_guard_results[] = {
 char *
 ngx_http_twilio_guard_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_twilio_guard_loc_conf_t *lcf = conf;
+
     ngx_http_core_loc_conf_t  *clcf;
 
     if (ngx_http_twilio_guard_metrics_get(cf) == NULL) {
         return NGX_CONF_ERROR;
+    }
+
+    /* a scrape is not a webhook: "twilio_guard on" is not inherited here */
+
+    if (lcf->enable == NGX_CONF_UNSET) {
+        lcf->enable = 0;
     }
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
@@ -205,9 +215,11 @@ ngx_http_twilio_guard_metrics_add(ngx_conf_t *cf,
         }
     }
 
-    m = ngx_http_twilio_guard_metrics_get(cf);
+    /* nothing is counted unless a location serves the counts */
+
+    m = ngx_http_twilio_guard_metrics_find(cf->cycle, NULL);
     if (m == NULL) {
-        return NGX_ERROR;
+        return NGX_OK;
     }
 
     if (ngx_http_twilio_guard_metrics_escape(cf, &label, &label) != NGX_OK) {

@@ -205,3 +205,26 @@ qr/\[emerg\] .*twilio_guard_metrics_label "a+" must have 1 to 128 bytes: a short
 --- must_die
 --- error_log eval
 qr/\[emerg\] .*"twilio_guard_metrics" directive is not allowed here/
+
+
+
+=== TEST 8: "twilio_guard on" of the server is not inherited by the metrics location
+--- config
+    twilio_guard on;
+    twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+    twilio_guard_url https://example.com/sms;
+    location /sms {
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+    location = /metrics {
+        twilio_guard_metrics;
+    }
+--- request eval
+[::sms("a=1"), "GET /metrics"]
+--- more_headers eval
+[::unsigned(), ""]
+--- error_code eval
+[403, 200]
+--- response_body_like eval
+["", qr/\A(?=.*${\ ::m_req('\/sms', 'rejected', 'no_signature', 1)})
+         (?!.*location="\/metrics")/msx]
