@@ -665,10 +665,19 @@ ngx_http_twilio_guard_get_ctx(ngx_http_request_t *r)
 static void
 ngx_http_twilio_guard_cleanup(void *data)
 {
+    ngx_http_twilio_guard_ctx_t  *ctx = data;
+
     /*
      * nothing to free: the cleanup only marks where the context is (the
-     * check's scratch memory went with its own pool at the verdict)
+     * check's scratch memory went with its own pool at the verdict).
+     * A body read that never ended (the client went away, a timeout)
+     * ends here with its provisional reason: counted now.
      */
+
+    if (ctx->provisional && ctx->conf) {
+        ngx_http_twilio_guard_metrics_count(ctx->conf,
+                                            NGX_TWILIO_BODY_UNAVAILABLE);
+    }
 }
 
 

@@ -157,6 +157,23 @@ is_deeply moved($before, $after), {
 is $after->{'nginx_twilio_guard_zone_entries{zone="replays"}'}, 15,
    'the replay zone holds the 15 accepted requests';
 
+# a body never sent whole: counted when the client has gone
+{
+    my $pre = scrape();
+    $n->send("POST /sms HTTP/1.1\r\nHost: localhost\r\n"
+             . "Content-Type: $FORM\r\nX-Twilio-Signature: "
+             . signature_for(body => 'a=1')
+             . "\r\nContent-Length: 100\r\n\r\na=1", timeout => 0.5);
+    my $d = {};
+    for (1 .. 20) {
+        $d = moved($pre, scrape());
+        last if %$d;
+        sleep 0.1;
+    }
+    is_deeply $d, { req_key('sms', 'rejected', 'body_unavailable') => 1 },
+              'a client gone in the middle of its body: body_unavailable, once';
+}
+
 # promtool
 my ($v, $head, $body) = scrape();
 like $head, qr{^Content-Type: text/plain; version=0\.0\.4\r?$}mi,
