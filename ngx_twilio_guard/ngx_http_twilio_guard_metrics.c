@@ -509,13 +509,12 @@ ngx_http_twilio_guard_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     sh->keys = NULL;
 
     if (nlocs) {
-        rec = ngx_slab_alloc(shpool,
-                             nlocs * sizeof(ngx_http_twilio_guard_metrics_rec_t));
+        rec = ngx_slab_alloc(shpool, nlocs * sizeof(*rec));
         if (rec == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memzero(rec, nlocs * sizeof(ngx_http_twilio_guard_metrics_rec_t));
+        ngx_memzero(rec, nlocs * sizeof(*rec));
 
         cloc = m->locs.elts;
 
@@ -530,13 +529,12 @@ ngx_http_twilio_guard_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
     }
 
     if (nkeys) {
-        key = ngx_slab_alloc(shpool,
-                             nkeys * sizeof(ngx_http_twilio_guard_metrics_key_t));
+        key = ngx_slab_alloc(shpool, nkeys * sizeof(*key));
         if (key == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_memzero(key, nkeys * sizeof(ngx_http_twilio_guard_metrics_key_t));
+        ngx_memzero(key, nkeys * sizeof(*key));
 
         ckey = m->keys.elts;
 
