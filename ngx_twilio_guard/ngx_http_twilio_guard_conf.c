@@ -14,6 +14,7 @@
 #include "ngx_http_twilio_guard_module.h"
 #include "ngx_http_twilio_guard_replay.h"
 #include "ngx_http_twilio_guard_zone.h"
+#include "ngx_http_twilio_guard_metrics.h"
 
 
 typedef struct {
@@ -254,6 +255,20 @@ ngx_command_t  ngx_http_twilio_guard_commands[] = {
     { ngx_string("twilio_guard_replay"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_twilio_guard_replay,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("twilio_guard_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_twilio_guard_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("twilio_guard_metrics_label"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_twilio_guard_metrics_label,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -1605,6 +1620,8 @@ ngx_http_twilio_guard_create_loc_conf(ngx_conf_t *cf)
      *     conf->enable_line = 0;
      *     conf->keys_file = { 0, NULL };
      *     conf->keys_line = 0;
+     *     conf->metrics_label = { 0, NULL };
+     *     conf->metrics = NULL;
      */
 
     conf->enable = NGX_CONF_UNSET;
@@ -1683,6 +1700,7 @@ ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,
     }
 
     ngx_conf_merge_ptr_value(conf->replay, prev->replay, NULL);
+    ngx_conf_merge_str_value(conf->metrics_label, prev->metrics_label, "");
 
     if (!conf->enable) {
         return NGX_CONF_OK;
@@ -1708,6 +1726,10 @@ ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,
     }
 
     ngx_http_twilio_guard_check_location(cf, conf);
+
+    if (ngx_http_twilio_guard_metrics_add(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

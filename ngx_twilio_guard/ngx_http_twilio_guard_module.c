@@ -16,6 +16,7 @@
 
 #include "ngx_http_twilio_guard_module.h"
 #include "ngx_http_twilio_guard_replay.h"
+#include "ngx_http_twilio_guard_metrics.h"
 
 
 /* how much of a URL or header value a log line shows */
@@ -768,10 +769,19 @@ ngx_http_twilio_guard_get_ctx(ngx_http_request_t *r)
 static void
 ngx_http_twilio_guard_cleanup(void *data)
 {
+    ngx_http_twilio_guard_ctx_t  *ctx = data;
+
     /*
      * nothing to free: the cleanup only marks where the context is (the
-     * check's scratch memory went with its own pool at the verdict)
+     * check's scratch memory went with its own pool at the verdict).
+     * A body read that never ended (the client went away, a timeout)
+     * ends here with its provisional reason: counted now.
      */
+
+    if (ctx->provisional && ctx->conf) {
+        ngx_http_twilio_guard_metrics_count(ctx->conf,
+                                            NGX_TWILIO_BODY_UNAVAILABLE);
+    }
 }
 
 
@@ -905,6 +915,7 @@ ngx_http_twilio_guard_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
         {
             ctx->provisional = 0;
             ctx->reason = NGX_TWILIO_BODY_UNAVAILABLE;
+            ngx_http_twilio_guard_metrics_count(ctx->conf, ctx->reason);
         }
 
         ctx->status = NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1009,6 +1020,8 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
         return NGX_AGAIN;
     }
 
+    ngx_http_twilio_guard_metrics_key(ctx, res.key);
+
     if (!ctx->shared_key) {
         ctx->key_label.data = ngx_pnalloc(r->pool, NGX_INT_T_LEN);
         if (ctx->key_label.data == NULL) {
@@ -1032,6 +1045,7 @@ ngx_http_twilio_guard_check(ngx_http_request_t *r,
     }
 
     ctx->reason = NGX_TWILIO_OK;
+    ngx_http_twilio_guard_metrics_count(ctx->conf, NGX_TWILIO_OK);
 
     return NGX_OK;
 }
@@ -1253,6 +1267,7 @@ ngx_http_twilio_guard_fail(ngx_http_request_t *r,
 
     if (ctx->reason == NGX_HTTP_TWILIO_GUARD_PENDING) {
         ctx->reason = reason;
+        ngx_http_twilio_guard_metrics_count(lcf, reason);
     }
 
     ctx->status = lcf->dry_run ? NGX_DECLINED
@@ -2116,6 +2131,7 @@ ngx_http_twilio_guard_reject(ngx_http_request_t *r,
 
     if (first) {
         ctx->reason = reason;
+        ngx_http_twilio_guard_metrics_count(lcf, reason);
     }
 
     if (lcf->dry_run) {
@@ -2437,6 +2453,10 @@ ngx_http_twilio_guard_init(ngx_conf_t *cf)
                   NGX_HTTP_TWILIO_GUARD_VERSION " loaded");
 
     if (ngx_http_twilio_guard_replay_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_twilio_guard_metrics_init(cf) != NGX_OK) {
         return NGX_ERROR;
     }
 

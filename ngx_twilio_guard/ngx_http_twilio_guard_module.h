@@ -63,6 +63,10 @@ typedef struct {
     /* twilio_guard_replay; NULL when off */
     struct ngx_http_twilio_guard_replay_conf_s  *replay;
 
+    /* twilio_guard_metrics_label, and the location's metrics slots */
+    ngx_str_t                   metrics_label;
+    struct ngx_http_twilio_guard_metrics_loc_s  *metrics;
+
     /* where "twilio_guard on" was set, for errors found when merging */
     ngx_str_t                   enable_file;
     ngx_uint_t                  enable_line;

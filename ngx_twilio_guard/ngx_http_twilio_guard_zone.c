@@ -436,6 +436,7 @@ ngx_http_twilio_guard_zone_insert(ngx_http_twilio_guard_zone_t *zone,
         }
 
         if (!ngx_http_twilio_guard_zone_evict(zone, now)) {
+            zone->sh->alloc_failed++;
             return NULL;
         }
     }

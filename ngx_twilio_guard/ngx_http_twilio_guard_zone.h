@@ -57,6 +57,9 @@ typedef struct {
     ngx_msec_t                        reported;    /* when last reported */
     ngx_msec_t                        youngest;    /* age of the youngest
                                                       evicted since then */
+
+    /* entries that found no room even after eviction, for metrics */
+    ngx_uint_t                        alloc_failed;
 } ngx_http_twilio_guard_zone_sh_t;
 
 

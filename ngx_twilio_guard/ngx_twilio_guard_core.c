@@ -3312,3 +3312,43 @@ ngx_twilio_account_claim(const ngx_twilio_request_t *req, int json,
 
     return NGX_TWILIO_OK;
 }
+
+
+/*
+ * A label value for the Prometheus text exposition format: a backslash,
+ * a double quote and a line feed are escaped as the format says; every
+ * other byte outside printable ASCII becomes "_", so that the output is
+ * always valid UTF-8 with no control bytes.  Returns the length written;
+ * dst holds at least 2 * len bytes.
+ */
+
+size_t
+ngx_twilio_label_escape(u_char *dst, const u_char *src, size_t len)
+{
+    u_char  *p;
+    size_t   i;
+
+    p = dst;
+
+    for (i = 0; i < len; i++) {
+
+        switch (src[i]) {
+
+        case '\\':
+        case '"':
+            *p++ = '\\';
+            *p++ = src[i];
+            break;
+
+        case '\n':
+            *p++ = '\\';
+            *p++ = 'n';
+            break;
+
+        default:
+            *p++ = (src[i] >= 0x20 && src[i] < 0x7f) ? src[i] : '_';
+        }
+    }
+
+    return (size_t) (p - dst);
+}

@@ -252,5 +252,9 @@ int ngx_twilio_shared_keys_parse(const u_char *buf, size_t len,
 int ngx_twilio_token_valid(const u_char *token, size_t len);
 int ngx_twilio_account_sid_valid(const u_char *sid, size_t len);
 
+/* metrics: a label value for the Prometheus text format; dst holds 2 * len */
+
+size_t ngx_twilio_label_escape(u_char *dst, const u_char *src, size_t len);
+
 
 #endif /* _NGX_TWILIO_GUARD_CORE_H_INCLUDED_ */

@@ -920,6 +920,18 @@ main(void)
     ngx_twilio_str_t      hex, raw, qsid;
     ngx_twilio_request_t  qreq;
 
+    /* metrics label values */
+
+    n = ngx_twilio_label_escape(buf, (u_char *) "a\\b\"c\nd", 7);
+    ok(n == 10 && memcmp(buf, "a\\\\b\\\"c\\nd", 10) == 0,
+       "label: backslash, quote, line feed escaped");
+
+    n = ngx_twilio_label_escape(buf, (u_char *) "\r\t\x7f\xc3\xa9/x", 7);
+    ok(n == 7 && memcmp(buf, "_____/x", 7) == 0,
+       "label: control and non-ASCII bytes become _");
+
+    ok(ngx_twilio_label_escape(buf, (u_char *) "", 0) == 0, "label: empty");
+
     /* decoding */
 
     n = ngx_twilio_unescape(buf, (u_char *) "a+b%20c%2Bd%2b%", 15);
