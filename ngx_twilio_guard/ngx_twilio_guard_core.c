@@ -159,7 +159,13 @@ const char  *ngx_twilio_reason_names[NGX_TWILIO_NREASONS] = {
     "replayed",
     "replay_unavailable",
     "host_malformed",
-    "content_type_repeated"
+    "content_type_repeated",
+    "number_missing",
+    "number_ambiguous",
+    "number_invalid",
+    "number_denied",
+    "limited",
+    "limit_unavailable"
 };
 
 

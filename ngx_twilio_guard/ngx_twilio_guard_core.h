@@ -49,7 +49,14 @@
 #define NGX_TWILIO_REPLAY_UNAVAILABLE    23
 #define NGX_TWILIO_HOST_MALFORMED        24
 #define NGX_TWILIO_CONTENT_TYPE_REPEATED 25
-#define NGX_TWILIO_NREASONS              26
+/* the SMS pumping guard's (ngx_http_twilio_guard_sms.c) */
+#define NGX_TWILIO_NUMBER_MISSING        26
+#define NGX_TWILIO_NUMBER_AMBIGUOUS      27
+#define NGX_TWILIO_NUMBER_INVALID        28
+#define NGX_TWILIO_NUMBER_DENIED         29
+#define NGX_TWILIO_LIMITED               30
+#define NGX_TWILIO_LIMIT_UNAVAILABLE     31
+#define NGX_TWILIO_NREASONS              32
 
 
 /* what ngx_twilio_url_body_hash() found in a URL's query */

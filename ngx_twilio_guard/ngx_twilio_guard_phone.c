@@ -717,7 +717,7 @@ ngx_twilio_json_container(ngx_twilio_json_t *j, unsigned depth)
     size_t         n;
     unsigned char  close;
 
-    if (depth >= NGX_TWILIO_JSON_DEPTH) {
+    if (depth >= NGX_TWILIO_PHONE_JSON_DEPTH) {
         return -1;
     }
 

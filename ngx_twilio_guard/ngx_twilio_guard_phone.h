@@ -24,7 +24,7 @@
 #define NGX_TWILIO_PHONE_INPUT_MAX 64
 
 /* the deepest JSON nesting accepted */
-#define NGX_TWILIO_JSON_DEPTH      32
+#define NGX_TWILIO_PHONE_JSON_DEPTH 32
 
 
 typedef struct {

@@ -138,6 +138,48 @@ lines(void)
 }
 
 
+static int
+json_lines(void)
+{
+    int            rc, hi, lo;
+    char           line[65536];
+    size_t         i, n, len;
+    unsigned       count;
+    unsigned char  doc[32768], out[64];
+
+    static const char  *names[] = { "missing", "found", "ambiguous",
+                                    "malformed" };
+
+    while (fgets(line, sizeof(line), stdin)) {
+        n = strcspn(line, "\n") / 2;
+
+        for (i = 0; i < n && i < sizeof(doc); i++) {
+            sscanf(line + 2 * i, "%1x%1x", (unsigned *) &hi, (unsigned *) &lo);
+            doc[i] = (unsigned char) (hi * 16 + lo);
+        }
+
+        len = sizeof(out);
+        count = 0;
+
+        rc = ngx_twilio_json_value(doc, i, "phone", 5, out, &len, &count);
+
+        printf("%s", names[rc]);
+
+        if (rc == NGX_TWILIO_PARAM_FOUND) {
+            printf(" ");
+
+            for (i = 0; i < len; i++) {
+                printf("%02x", out[i]);
+            }
+        }
+
+        printf("\n");
+    }
+
+    return 0;
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -145,6 +187,10 @@ main(int argc, char **argv)
 
     if (argc > 1 && strcmp(argv[1], "--lines") == 0) {
         return lines();
+    }
+
+    if (argc > 1 && strcmp(argv[1], "--json") == 0) {
+        return json_lines();
     }
 
     /* normalisation */
