@@ -35,9 +35,6 @@
 /* the largest body the guard reads a number from */
 #define NGX_HTTP_TWILIO_GUARD_SMS_BODY_MAX   65536
 
-/* the longest value taken for a number (spaces, dashes and all) */
-#define NGX_HTTP_TWILIO_GUARD_SMS_VALUE_MAX  NGX_TWILIO_PHONE_INPUT_MAX
-
 #define NGX_HTTP_TWILIO_GUARD_SMS_WINDOWS    8
 
 /* counters of a window: a bucket index and two counts in 64 bits */
@@ -73,7 +70,8 @@ typedef struct {
     ngx_str_t                           key_text;   /* "range:3", for logs */
     ngx_uint_t                          evict;      /* full=evict */
     ngx_uint_t                          nwindows;
-    ngx_http_twilio_guard_sms_window_t  windows[NGX_HTTP_TWILIO_GUARD_SMS_WINDOWS];
+    ngx_http_twilio_guard_sms_window_t
+                               windows[NGX_HTTP_TWILIO_GUARD_SMS_WINDOWS];
 } ngx_http_twilio_guard_sms_limit_t;
 
 
@@ -229,8 +227,8 @@ static ngx_http_module_t  ngx_http_twilio_guard_sms_module_ctx = {
     NULL,                                     /* create server configuration */
     NULL,                                     /* merge server configuration */
 
-    ngx_http_twilio_guard_sms_create_conf,    /* create location configuration */
-    ngx_http_twilio_guard_sms_merge_conf      /* merge location configuration */
+    ngx_http_twilio_guard_sms_create_conf,    /* create location conf */
+    ngx_http_twilio_guard_sms_merge_conf      /* merge location conf */
 };
 
 
@@ -463,7 +461,7 @@ ngx_http_twilio_guard_sms_decide(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_ctx_t *ctx)
 {
     size_t                             len;
-    u_char                             value[NGX_HTTP_TWILIO_GUARD_SMS_VALUE_MAX];
+    u_char                             value[NGX_TWILIO_PHONE_INPUT_MAX];
     ngx_int_t                          rc;
     ngx_http_twilio_guard_sms_conf_t  *scf;
 
@@ -517,7 +515,7 @@ ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
 {
     off_t       size;
     size_t      qlen, blen, cap;
-    u_char      bvalue[NGX_HTTP_TWILIO_GUARD_SMS_VALUE_MAX];
+    u_char      bvalue[NGX_TWILIO_PHONE_INPUT_MAX];
     ngx_int_t   rc;
     ngx_str_t   body;
     ngx_uint_t  type;

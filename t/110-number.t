@@ -11,6 +11,8 @@ use Test::Nginx::Socket 'no_plan';
 
 $ENV{TEST_NGINX_HTML_DIR} ||= html_dir();
 use Twilio::Backend;
+use Twilio::Sign;
+use Twilio::Request;
 
 # a form of about 12 KiB with the number at its end
 our $BIG = join('&', map { "pad$_=" . ('x' x 40) } 1 .. 300)
@@ -416,3 +418,75 @@ Content-Type: application/x-www-form-urlencoded
 --- error_code: 413
 --- response_headers
 X-Result: body_too_large
+
+
+
+=== TEST 24: with twilio_guard in the same location: both pass
+--- http_config
+    twilio_guard_https off;
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        twilio_guard_number To;
+        twilio_guard_number_deny JM;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Number-Result $twilio_guard_number_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "To=%2B14155550100&Body=hi")
+--- error_code: 200
+--- response_headers
+X-Result: ok
+X-Number-Result: ok
+
+
+
+=== TEST 25: a genuine webhook for a denied number
+--- http_config
+    twilio_guard_https off;
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        twilio_guard_number To;
+        twilio_guard_number_deny JM;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Number-Result $twilio_guard_number_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "To=%2B18765550100&Body=hi")
+--- error_code: 403
+--- response_headers
+X-Result: ok
+X-Number-Result: number_denied
+
+
+
+=== TEST 26: a forged webhook is refused by the signature check first
+--- http_config
+    twilio_guard_https off;
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        twilio_guard_url https://example.com/sms;
+        twilio_guard_number To;
+        twilio_guard_number_deny JM;
+        add_header X-Result $twilio_guard_result always;
+        add_header X-Number-Result $twilio_guard_number_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+signed_request(body => "To=%2B18765550100&Body=hi",
+               sig => "AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+--- error_code: 403
+--- response_headers
+X-Result: bad_signature
+!X-Number-Result
+--- no_error_log
+twilio_guard: number
