@@ -31,11 +31,16 @@
 #include "ngx_http_twilio_guard_zone.h"
 #include "ngx_twilio_guard_phone.h"
 
+#include <ngx_md5.h>
+
 
 /* the largest body the guard reads a number from */
 #define NGX_HTTP_TWILIO_GUARD_SMS_BODY_MAX   65536
 
 #define NGX_HTTP_TWILIO_GUARD_SMS_WINDOWS    8
+
+/* the longest key value kept as it is; a longer one is kept as its MD5 */
+#define NGX_HTTP_TWILIO_GUARD_SMS_KEY_VALUE  256
 
 /* counters of a window: a bucket index and two counts in 64 bits */
 #define NGX_HTTP_TWILIO_GUARD_SMS_COUNT_MAX  0xfffff
@@ -753,14 +758,21 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
             continue;
         }
 
-        ngx_http_twilio_guard_sms_uncount(counted, n, r->connection->log);
-
-        zone = limit[i].zone->data;
-
         if (rc == NGX_DECLINED) {
             /* a key of zero length (an empty variable): not counted */
             continue;
         }
+
+        ngx_http_twilio_guard_sms_uncount(counted, n, r->connection->log);
+
+        if (rc == NGX_ABORT) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "twilio_guard: number: internal_error: the key "
+                          "%V could not be evaluated", &limit[i].key_text);
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        zone = limit[i].zone->data;
 
         if (rc == NGX_ERROR) {
             return ngx_http_twilio_guard_sms_reject(r, ctx,
@@ -819,7 +831,7 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
  *
  * NGX_OK: counted; NGX_BUSY: refused (*refused, *retry: which window, in
  * how many ms a request would pass); NGX_ERROR: the zone is full;
- * NGX_DECLINED: no key.
+ * NGX_DECLINED: an empty key, not counted; NGX_ABORT: no key (no memory).
  */
 
 static ngx_int_t
@@ -851,10 +863,10 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
 
     for (w = 0; w < limit->nwindows; w++) {
 
-        if (ngx_http_twilio_guard_sms_key(r, limit, ctx, w, key, &len)
-            != NGX_OK)
-        {
-            rc = NGX_DECLINED;
+        rc = ngx_http_twilio_guard_sms_key(r, limit, ctx, w, key, &len);
+
+        if (rc != NGX_OK) {
+            rc = (rc == NGX_DECLINED) ? NGX_DECLINED : NGX_ABORT;
             goto done;
         }
 
@@ -1005,10 +1017,13 @@ ngx_http_twilio_guard_sms_key(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_ctx_t *ctx, ngx_uint_t w, u_char *key,
     size_t *len)
 {
-    u_char      *p;
+    u_char      *p, digest[16], is_long;
     uint64_t     period;
+    ngx_md5_t    md5;
     ngx_str_t    value;
     ngx_uint_t   i;
+
+    is_long = 0;
 
     switch (limit->key) {
 
@@ -1047,8 +1062,15 @@ ngx_http_twilio_guard_sms_key(ngx_http_request_t *r,
         break;
     }
 
-    if (10 + limit->key_text.len + value.len > NGX_HTTP_TWILIO_GUARD_KEY_MAX) {
-        return NGX_DECLINED;
+    if (value.len > NGX_HTTP_TWILIO_GUARD_SMS_KEY_VALUE) {
+        /* a long variable is counted by its MD5: never left uncounted */
+        ngx_md5_init(&md5);
+        ngx_md5_update(&md5, value.data, value.len);
+        ngx_md5_final(digest, &md5);
+
+        value.data = digest;
+        value.len = sizeof(digest);
+        is_long = 1;
     }
 
     p = key;
@@ -1062,9 +1084,9 @@ ngx_http_twilio_guard_sms_key(ngx_http_request_t *r,
     }
 
     if (limit->key == NGX_HTTP_TWILIO_GUARD_SMS_VARIABLE) {
-        /* key=$a and key=$b count apart */
+        /* key=$a and key=$b count apart; a digest apart from a value */
         p = ngx_cpymem(p, limit->key_text.data, limit->key_text.len);
-        *p++ = '\0';
+        *p++ = is_long;
     }
 
     p = ngx_cpymem(p, value.data, value.len);
@@ -1538,6 +1560,10 @@ ngx_http_twilio_guard_sms_limit(ngx_conf_t *cf, ngx_command_t *cmd,
                 limit->range = (ngx_uint_t) n;
 
             } else if (s.len > 1 && s.data[0] == '$') {
+                if (s.len > 200) {
+                    return "has too long a key (at most 200 characters)";
+                }
+
                 limit->key = NGX_HTTP_TWILIO_GUARD_SMS_VARIABLE;
 
                 limit->value = ngx_palloc(cf->pool,

@@ -46,6 +46,8 @@ my $http = <<"EOC";
 @{[ loc('/region', 'twilio_guard_limit zone=sms key=region 2/1h;') ]}
 @{[ loc('/all', 'twilio_guard_limit zone=sms key=all 3/1h;') ]}
 @{[ loc('/var', 'twilio_guard_limit zone=sms key=$http_x_client 1/1h;') ]}
+@{[ loc('/varnum', 'twilio_guard_limit zone=sms key=number 2/1h;',
+        'twilio_guard_limit zone=sms key=$http_x_client 5/1h;') ]}
 @{[ loc('/short', 'twilio_guard_limit zone=sms key=number 2/2s;') ]}
 @{[ loc('/reload', 'twilio_guard_limit zone=sms key=number 2/1h;') ]}
 @{[ loc('/two', 'twilio_guard_limit zone=sms key=number 1/1h;',
@@ -164,6 +166,17 @@ is status('/var', '+14155550100', 'X-Client' => 'a'), '429 limited',
    'client a again: 429';
 is statuses(2, '/var', '+14155550100'), '200,200',
    'no X-Client: not counted';
+
+# an empty key in a later line leaves the earlier lines' counts alone
+is statuses(3, '/varnum', '+14155550900'), '200,200,429',
+   'key=number 2/1h, then an empty $http_x_client: the third is limited';
+
+# a long key is counted by its digest, never left out
+my $long = 'x' x 600;
+is status('/var', '+14155550100', 'X-Client' => $long), '200 ok',
+   'a 600-byte key: counted';
+is status('/var', '+14155550100', 'X-Client' => $long), '429 limited',
+   'the same again: 429';
 
 # a request refused by a later limit is taken back from the earlier one
 is status('/two', '+14155550300', 'X-Gate' => 'g1'), '200 ok', 'A, gate 1';
