@@ -144,6 +144,8 @@ static ngx_int_t ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_ctx_t *ctx,
     ngx_http_twilio_guard_sms_counted_t *counted, ngx_uint_t *ncounted,
     ngx_msec_t *retry, ngx_uint_t *refused);
+static uint32_t ngx_http_twilio_guard_sms_window(uint64_t state,
+    uint32_t bucket, uint32_t *prev, uint32_t *cur);
 static void ngx_http_twilio_guard_sms_uncount(
     ngx_http_twilio_guard_sms_counted_t *counted, ngx_uint_t n,
     ngx_log_t *log);
@@ -308,7 +310,8 @@ ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r)
         if (ctx->reading) {
             /* an error page after a failed read: nginx has answered */
             ctx->reading = 0;
-            ctx->status = NGX_HTTP_BAD_REQUEST;
+            ctx->status = (r->err_status >= NGX_HTTP_BAD_REQUEST)
+                          ? (ngx_int_t) r->err_status : NGX_HTTP_BAD_REQUEST;
         }
 
         /* one verdict per request */
@@ -334,7 +337,9 @@ ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r)
         && ngx_http_twilio_guard_sms_body_type(r)
            != NGX_HTTP_TWILIO_GUARD_SMS_BODY_OTHER)
     {
+        /* the reason if the read fails (nginx answers, no verdict) */
         ctx->reading = 1;
+        ctx->reason = NGX_TWILIO_BODY_UNAVAILABLE;
 
         rc = ngx_http_read_client_request_body(r,
                                         ngx_http_twilio_guard_sms_body_handler);
@@ -472,6 +477,7 @@ ngx_http_twilio_guard_sms_decide(ngx_http_request_t *r,
 
     scf = ngx_http_get_module_loc_conf(r, ngx_http_twilio_guard_sms_module);
 
+    ctx->reason = NGX_TWILIO_NREASONS;
     len = sizeof(value);
 
     rc = ngx_http_twilio_guard_sms_find(r, scf, ctx, value, &len);
@@ -843,8 +849,7 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
 {
     size_t                                 len;
     u_char                                 key[NGX_HTTP_TWILIO_GUARD_KEY_MAX];
-    uint32_t                               hash, bucket, idx, prev, cur;
-    uint64_t                               state;
+    uint32_t                               hash, bucket, prev, cur;
     ngx_int_t                              rc;
     ngx_uint_t                             w, first;
     ngx_msec_t                             now, period;
@@ -881,16 +886,8 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
                                               NGX_HTTP_TWILIO_GUARD_KIND_LIMIT,
                                               key, len, hash);
         if (e) {
-            state = e->state;
-            idx = (uint32_t) (state >> 40);
-
-            if (idx == bucket) {
-                prev = (uint32_t) (state >> 20) & 0xfffff;
-                cur = (uint32_t) state & 0xfffff;
-
-            } else if (((idx + 1) & 0xffffff) == bucket) {
-                prev = (uint32_t) state & 0xfffff;
-            }
+            (void) ngx_http_twilio_guard_sms_window(e->state, bucket, &prev,
+                                                    &cur);
         }
 
         if (prev + cur >= limit->windows[w].count) {
@@ -928,18 +925,8 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
             e->state = (uint64_t) bucket << 40;
         }
 
-        state = e->state;
-        idx = (uint32_t) (state >> 40);
-        prev = 0;
-        cur = 0;
-
-        if (idx == bucket) {
-            prev = (uint32_t) (state >> 20) & 0xfffff;
-            cur = (uint32_t) state & 0xfffff;
-
-        } else if (((idx + 1) & 0xffffff) == bucket) {
-            prev = (uint32_t) state & 0xfffff;
-        }
+        bucket = ngx_http_twilio_guard_sms_window(e->state, bucket, &prev,
+                                                  &cur);
 
         if (cur < NGX_HTTP_TWILIO_GUARD_SMS_COUNT_MAX) {
             cur++;
@@ -972,6 +959,39 @@ done:
     ngx_http_twilio_guard_zone_unlock(zone, r->connection->log);
 
     return rc;
+}
+
+
+/*
+ * A window's counts in the bucket of now, and the bucket to count in.  A
+ * worker whose cached time is a little behind another's may see the
+ * bucket before the stored one: it counts in the stored one, so a window
+ * never goes back and loses its counts.
+ */
+
+static uint32_t
+ngx_http_twilio_guard_sms_window(uint64_t state, uint32_t bucket,
+    uint32_t *prev, uint32_t *cur)
+{
+    uint32_t  idx, d;
+
+    idx = (uint32_t) (state >> 40);
+    d = (bucket - idx) & 0xffffff;
+
+    *prev = 0;
+    *cur = 0;
+
+    if (d == 0 || d >= 0x800000) {
+        *prev = (uint32_t) (state >> 20) & 0xfffff;
+        *cur = (uint32_t) state & 0xfffff;
+        return idx;
+    }
+
+    if (d == 1) {
+        *prev = (uint32_t) state & 0xfffff;
+    }
+
+    return bucket;
 }
 
 
