@@ -28,11 +28,14 @@ export TEST_NGINX_LOAD_MODULES ?= $(MODULE)
 
 CORE      := ngx_twilio_guard/ngx_twilio_guard_core.c
 CORE_DEPS := $(CORE) ngx_twilio_guard/ngx_twilio_guard_core.h
+PHONE     := ngx_twilio_guard/ngx_twilio_guard_phone.c
+PHONE_DEPS := $(PHONE) ngx_twilio_guard/ngx_twilio_guard_phone.h \
+	ngx_twilio_guard/ngx_twilio_guard_phone_table.h
 UNIT_CC   := $(CC) -std=gnu99 -Wall -Wextra -Werror -g -Ingx_twilio_guard
 UNIT_SAN  := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
 
 .PHONY: all module deps unit test test-asan test-valgrind fuzz fuzz-smoke \
-	stress stress-quick bench bench-quick bench-hostile demo demo-stop \
+	phone-table stress stress-quick bench bench-quick bench-hostile demo demo-stop \
 	deb test-deb compat clean
 
 all: module
@@ -56,7 +59,8 @@ $(MODULE): $(BUILD)/nginx/Makefile $(SOURCES)
 
 # the pure core alone, with sanitizers, for unit tests and tools
 unit: $(BUILD)/unit/core_test $(BUILD)/unit/core_test_scalar \
-	$(BUILD)/unit/core_test_legacy $(BUILD)/unit/ngx_twilio_validate
+	$(BUILD)/unit/core_test_legacy $(BUILD)/unit/ngx_twilio_validate \
+	$(BUILD)/unit/phone_test
 
 $(BUILD)/unit/core_test: t/unit/ngx_twilio_core_test.c $(CORE_DEPS) | deps
 	@mkdir -p $(@D)
@@ -79,6 +83,16 @@ $(BUILD)/unit/ngx_twilio_validate: t/unit/ngx_twilio_validate.c $(CORE_DEPS) \
 		| deps
 	@mkdir -p $(@D)
 	$(UNIT_CC) -O2 -o $@ $< $(CORE) -lcrypto
+
+# the SMS pumping guard's pure part (and the oracle test's tool)
+$(BUILD)/unit/phone_test: t/unit/ngx_twilio_phone_test.c $(PHONE_DEPS) \
+		| deps
+	@mkdir -p $(@D)
+	$(UNIT_CC) $(UNIT_SAN) -o $@ $< $(PHONE)
+
+# the phone table from python3-phonenumbers (util/gen-phone-table)
+phone-table:
+	util/gen-phone-table
 
 test: module unit
 	@util/deps test

@@ -101,10 +101,6 @@ static ngx_int_t ngx_http_twilio_guard_url(ngx_http_request_t *r,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *url);
 static ngx_str_t *ngx_http_twilio_guard_log_value(ngx_http_request_t *r,
     ngx_str_t *value);
-static ngx_int_t ngx_http_twilio_guard_body_size(ngx_http_request_t *r,
-    off_t *size);
-static ngx_int_t ngx_http_twilio_guard_body(ngx_http_request_t *r,
-    size_t size, ngx_str_t *body);
 static ngx_uint_t ngx_http_twilio_guard_is_form(ngx_http_request_t *r);
 static void *ngx_http_twilio_guard_alloc(void *pool, size_t size);
 
@@ -1929,7 +1925,7 @@ ngx_http_twilio_guard_url(ngx_http_request_t *r,
  * before the guard ran, or a read that did not complete).
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_twilio_guard_body_size(ngx_http_request_t *r, off_t *size)
 {
     ngx_buf_t                *b;
@@ -1976,7 +1972,7 @@ ngx_http_twilio_guard_body_size(ngx_http_request_t *r, off_t *size)
  * be read back; NGX_ERROR: no memory.
  */
 
-static ngx_int_t
+ngx_int_t
 ngx_http_twilio_guard_body(ngx_http_request_t *r, size_t size,
     ngx_str_t *body)
 {
@@ -2424,6 +2420,11 @@ ngx_http_twilio_guard_init(ngx_conf_t *cf)
     ngx_http_core_main_conf_t  *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    /* registered first, the SMS guard runs after the signature check */
+    if (ngx_http_twilio_guard_sms_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     h = ngx_array_push(&cmcf->phases[NGX_HTTP_ACCESS_PHASE].handlers);
     if (h == NULL) {

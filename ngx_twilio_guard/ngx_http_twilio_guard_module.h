@@ -109,6 +109,15 @@ ngx_int_t ngx_http_twilio_guard_reject(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx, ngx_uint_t reason, ngx_int_t status,
     const char *fmt, ...);
 
+/* the request body read: its size, and the body as one piece */
+ngx_int_t ngx_http_twilio_guard_body_size(ngx_http_request_t *r,
+    off_t *size);
+ngx_int_t ngx_http_twilio_guard_body(ngx_http_request_t *r, size_t size,
+    ngx_str_t *body);
+
+/* the SMS pumping guard's access handler (ngx_http_twilio_guard_sms.c) */
+ngx_int_t ngx_http_twilio_guard_sms_init(ngx_conf_t *cf);
+
 void *ngx_http_twilio_guard_create_loc_conf(ngx_conf_t *cf);
 char *ngx_http_twilio_guard_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);

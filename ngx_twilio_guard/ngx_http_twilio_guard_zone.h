@@ -28,6 +28,7 @@
 
 /* kinds of entries */
 #define NGX_HTTP_TWILIO_GUARD_KIND_REPLAY  1
+#define NGX_HTTP_TWILIO_GUARD_KIND_LIMIT   2
 
 #define NGX_HTTP_TWILIO_GUARD_KEY_MAX      512
 

@@ -160,7 +160,13 @@ const char  *ngx_twilio_reason_names[NGX_TWILIO_NREASONS] = {
     "replay_unavailable",
     "host_malformed",
     "content_type_repeated",
-    "subrequest_unchecked"
+    "subrequest_unchecked",
+    "number_missing",
+    "number_ambiguous",
+    "number_invalid",
+    "number_denied",
+    "limited",
+    "limit_unavailable"
 };
 
 

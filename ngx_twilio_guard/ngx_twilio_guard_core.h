@@ -50,7 +50,14 @@
 #define NGX_TWILIO_HOST_MALFORMED        24
 #define NGX_TWILIO_CONTENT_TYPE_REPEATED 25
 #define NGX_TWILIO_SUBREQUEST_UNCHECKED  26
-#define NGX_TWILIO_NREASONS              27
+/* the SMS pumping guard's (ngx_http_twilio_guard_sms.c) */
+#define NGX_TWILIO_NUMBER_MISSING        27
+#define NGX_TWILIO_NUMBER_AMBIGUOUS      28
+#define NGX_TWILIO_NUMBER_INVALID        29
+#define NGX_TWILIO_NUMBER_DENIED         30
+#define NGX_TWILIO_LIMITED               31
+#define NGX_TWILIO_LIMIT_UNAVAILABLE     32
+#define NGX_TWILIO_NREASONS              33
 
 
 /* what ngx_twilio_url_body_hash() found in a URL's query */

@@ -1,0 +1,928 @@
+
+/*
+ * Copyright (C) ngx_twilio_guard authors
+ *
+ * The pure part of the SMS pumping guard; see ngx_twilio_guard_phone.h
+ * and docs/sms-pumping.md.
+ */
+
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "ngx_twilio_guard_phone.h"
+#include "ngx_twilio_guard_phone_table.h"
+
+
+#define NCCS      (sizeof(ngx_twilio_phone_ccs)                              \
+                   / sizeof(ngx_twilio_phone_ccs[0]))
+#define NREGIONS  (sizeof(ngx_twilio_phone_regions)                          \
+                   / sizeof(ngx_twilio_phone_regions[0]))
+
+
+const char  *ngx_twilio_phone_metadata = NGX_TWILIO_PHONE_METADATA;
+
+
+static const ngx_twilio_phone_cc_t *
+ngx_twilio_phone_cc(unsigned cc)
+{
+    size_t  lo, hi, mid;
+
+    lo = 0;
+    hi = NCCS;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        if (ngx_twilio_phone_ccs[mid].cc == cc) {
+            return &ngx_twilio_phone_ccs[mid];
+        }
+
+        if (ngx_twilio_phone_ccs[mid].cc < cc) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return NULL;
+}
+
+
+static const ngx_twilio_phone_region_t *
+ngx_twilio_phone_region(const char *region)
+{
+    size_t  lo, hi, mid;
+    int     c;
+
+    lo = 0;
+    hi = NREGIONS;
+
+    while (lo < hi) {
+        mid = lo + (hi - lo) / 2;
+
+        c = strcmp(ngx_twilio_phone_regions[mid].region, region);
+
+        if (c == 0) {
+            return &ngx_twilio_phone_regions[mid];
+        }
+
+        if (c < 0) {
+            lo = mid + 1;
+
+        } else {
+            hi = mid;
+        }
+    }
+
+    return NULL;
+}
+
+
+int
+ngx_twilio_phone_region_national(const char *region)
+{
+    const ngx_twilio_phone_region_t  *r;
+
+    r = ngx_twilio_phone_region(region);
+
+    if (r == NULL) {
+        return -1;
+    }
+
+    return r->national ? 1 : 0;
+}
+
+
+/*
+ * The region of a national number nsn (n digits) under calling code
+ * cc: by area code for +1 (NULL: an area code not in service), by
+ * leading digits for the other shared codes, else the code's main one.
+ */
+
+static const char *
+ngx_twilio_phone_where(const ngx_twilio_phone_cc_t *cc, const char *nsn,
+    size_t n)
+{
+    size_t                            plen;
+    unsigned                          npa;
+    const char                       *region;
+    const ngx_twilio_phone_prefix_t  *p;
+
+    if (cc->cc == 1) {
+        if (n != 10 || nsn[0] < '2') {
+            return NULL;
+        }
+
+        npa = (nsn[0] - '0') * 100 + (nsn[1] - '0') * 10 + (nsn[2] - '0');
+        region = ngx_twilio_phone_nanp[npa - 200];
+
+        return region[0] ? region : NULL;
+    }
+
+    for (p = ngx_twilio_phone_prefixes; p->cc; p++) {
+        if (p->cc != cc->cc) {
+            continue;
+        }
+
+        plen = strlen(p->prefix);
+
+        if (plen <= n && memcmp(p->prefix, nsn, plen) == 0) {
+            return p->region;
+        }
+    }
+
+    return cc->region;
+}
+
+
+int
+ngx_twilio_phone_parse(const unsigned char *s, size_t len,
+    const char *default_region, ngx_twilio_phone_t *ph)
+{
+    char                              digits[NGX_TWILIO_PHONE_INPUT_MAX + 8];
+    char                             *d;
+    size_t                            i, n, np_len, cc_len, nsn_len;
+    unsigned                          c, cc, plus;
+    const char                       *region;
+    const ngx_twilio_phone_cc_t      *ccp;
+    const ngx_twilio_phone_region_t  *r;
+
+    memset(ph, 0, sizeof(ngx_twilio_phone_t));
+
+    if (len > NGX_TWILIO_PHONE_INPUT_MAX) {
+        return -1;
+    }
+
+    /* the digits; separators dropped; "+" only before the first digit */
+
+    n = 0;
+    plus = 0;
+
+    for (i = 0; i < len; i++) {
+        c = s[i];
+
+        if (c >= '0' && c <= '9') {
+            digits[n++] = (char) c;
+            continue;
+        }
+
+        switch (c) {
+
+        case ' ': case '-': case '.': case '(': case ')': case '/':
+            continue;
+
+        case '+':
+            if (n == 0 && !plus) {
+                plus = 1;
+                continue;
+            }
+
+            return -1;
+
+        default:
+            return -1;
+        }
+    }
+
+    d = digits;
+
+    if (!plus && n >= 2 && d[0] == '0' && d[1] == '0') {
+        /* 00: the international form */
+        plus = 1;
+        d += 2;
+        n -= 2;
+    }
+
+    if (!plus) {
+        /* a national number: the default country's code, no trunk prefix */
+
+        if (default_region == NULL) {
+            return -1;
+        }
+
+        r = ngx_twilio_phone_region(default_region);
+        if (r == NULL || !r->national) {
+            return -1;
+        }
+
+        np_len = strlen(r->national_prefix);
+
+        if (np_len && n > np_len
+            && memcmp(d, r->national_prefix, np_len) == 0)
+        {
+            d += np_len;
+            n -= np_len;
+        }
+
+        if (n == 0) {
+            return -1;
+        }
+
+        /* room: digits[] has 8 bytes more than the input can fill */
+        memmove(digits + 5, d, n);
+        d = digits + 5;
+
+        for (cc = r->cc; cc; cc /= 10) {
+            *--d = (char) ('0' + cc % 10);
+            n++;
+        }
+    }
+
+    if (n == 0 || n > NGX_TWILIO_PHONE_MAX) {
+        return -1;
+    }
+
+    /* the calling code: calling codes are prefix-free */
+
+    ccp = NULL;
+    cc = 0;
+
+    for (cc_len = 1; cc_len <= 3 && cc_len < n; cc_len++) {
+        cc = cc * 10 + (d[cc_len - 1] - '0');
+
+        if (cc == 0) {
+            return -1;
+        }
+
+        ccp = ngx_twilio_phone_cc(cc);
+        if (ccp) {
+            break;
+        }
+    }
+
+    if (ccp == NULL) {
+        return -1;
+    }
+
+    nsn_len = n - cc_len;
+
+    if (ccp->trunk[0]
+        && strncmp(d + cc_len, ccp->trunk, strlen(ccp->trunk)) == 0)
+    {
+        /* "+44 (0)20...": a trunk prefix is not guessed away */
+        return -1;
+    }
+
+    if (nsn_len > 31 || !(ccp->lengths & (1u << nsn_len))) {
+        return -1;
+    }
+
+    region = ngx_twilio_phone_where(ccp, d + cc_len, nsn_len);
+    if (region == NULL) {
+        return -1;
+    }
+
+    ph->e164[0] = '+';
+    memcpy(ph->e164 + 1, d, n);
+    ph->e164[n + 1] = '\0';
+    ph->len = n + 1;
+    ph->cc = cc;
+    ph->cc_len = cc_len;
+    memcpy(ph->region, region, strlen(region) + 1);
+
+    return 0;
+}
+
+
+/* form and query values */
+
+static int
+ngx_twilio_hex(unsigned c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c |= 0x20;
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return -1;
+}
+
+
+/*
+ * Decodes "+" and %XX (a "%" not followed by two hex digits stays as it
+ * is) into out; returns the decoded length, or cap + 1 when longer.
+ */
+
+static size_t
+ngx_twilio_form_decode(const unsigned char *s, size_t len,
+    unsigned char *out, size_t cap)
+{
+    int            hi, lo;
+    size_t         i, n;
+    unsigned char  c;
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        c = s[i];
+
+        if (c == '+') {
+            c = ' ';
+
+        } else if (c == '%' && i + 2 < len) {
+            hi = ngx_twilio_hex(s[i + 1]);
+            lo = ngx_twilio_hex(s[i + 2]);
+
+            if (hi >= 0 && lo >= 0) {
+                c = (unsigned char) (hi * 16 + lo);
+                i += 2;
+            }
+        }
+
+        if (n == cap) {
+            return cap + 1;
+        }
+
+        out[n++] = c;
+    }
+
+    return n;
+}
+
+
+int
+ngx_twilio_form_value(const unsigned char *s, size_t len, const char *name,
+    size_t name_len, unsigned char *out, size_t *out_len, unsigned *count)
+{
+    size_t                n, cap;
+    unsigned              found, too_long;
+    unsigned char         key[256];
+    const unsigned char  *p, *end, *amp, *eq;
+
+    cap = *out_len;
+    *out_len = 0;
+    found = 0;
+    too_long = 0;
+
+    if (name_len >= sizeof(key)) {
+        return NGX_TWILIO_PARAM_MALFORMED;
+    }
+
+    p = s;
+    end = s + len;
+
+    while (p < end) {
+        amp = memchr(p, '&', end - p);
+        if (amp == NULL) {
+            amp = end;
+        }
+
+        eq = memchr(p, '=', amp - p);
+        if (eq == NULL) {
+            eq = amp;
+        }
+
+        n = ngx_twilio_form_decode(p, eq - p, key, name_len);
+
+        if (n == name_len && memcmp(key, name, name_len) == 0) {
+            found++;
+
+            if (found == 1) {
+                n = (eq < amp) ? ngx_twilio_form_decode(eq + 1,
+                                                        amp - eq - 1,
+                                                        out, cap)
+                               : 0;
+                if (n > cap) {
+                    too_long = 1;
+
+                } else {
+                    *out_len = n;
+                }
+            }
+        }
+
+        p = amp + 1;
+    }
+
+    *count += found;
+
+    if (found > 1) {
+        return NGX_TWILIO_PARAM_AMBIGUOUS;
+    }
+
+    if (found == 0) {
+        return NGX_TWILIO_PARAM_MISSING;
+    }
+
+    return too_long ? NGX_TWILIO_PARAM_MALFORMED : NGX_TWILIO_PARAM_FOUND;
+}
+
+
+/* JSON, RFC 8259 */
+
+typedef struct {
+    const unsigned char  *p;
+    const unsigned char  *end;
+} ngx_twilio_json_t;
+
+
+static void
+ngx_twilio_json_ws(ngx_twilio_json_t *j)
+{
+    while (j->p < j->end
+           && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n'
+               || *j->p == '\r'))
+    {
+        j->p++;
+    }
+}
+
+
+static int
+ngx_twilio_json_hex4(ngx_twilio_json_t *j, unsigned *v)
+{
+    int     h;
+    size_t  i;
+
+    if (j->end - j->p < 4) {
+        return -1;
+    }
+
+    *v = 0;
+
+    for (i = 0; i < 4; i++) {
+        h = ngx_twilio_hex(j->p[i]);
+        if (h < 0) {
+            return -1;
+        }
+
+        *v = *v * 16 + h;
+    }
+
+    j->p += 4;
+
+    return 0;
+}
+
+
+/* the length of a valid UTF-8 sequence at p, or 0 */
+
+static size_t
+ngx_twilio_utf8(const unsigned char *p, const unsigned char *end)
+{
+    size_t    n, i;
+    unsigned  c, cp, min;
+
+    c = p[0];
+
+    if (c < 0x80) {
+        return 1;
+    }
+
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2; cp = c & 0x1f; min = 0x80;
+
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3; cp = c & 0x0f; min = 0x800;
+
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4; cp = c & 0x07; min = 0x10000;
+
+    } else {
+        return 0;
+    }
+
+    if ((size_t) (end - p) < n) {
+        return 0;
+    }
+
+    for (i = 1; i < n; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
+        return 0;
+    }
+
+    return n;
+}
+
+
+static void
+ngx_twilio_json_put(unsigned char *out, size_t cap, size_t *n,
+    const unsigned char *b, size_t len)
+{
+    if (out != NULL && *n + len <= cap) {
+        memcpy(out + *n, b, len);
+    }
+
+    *n += len;
+}
+
+
+/*
+ * A string at j->p (at its opening quote), decoded into out while it
+ * fits in cap; *n is its whole decoded length.  Returns 0 or -1.
+ */
+
+static int
+ngx_twilio_json_string(ngx_twilio_json_t *j, unsigned char *out, size_t cap,
+    size_t *n)
+{
+    size_t          l;
+    unsigned        c, lo;
+    unsigned char   b[4];
+
+    *n = 0;
+    j->p++;
+
+    while (j->p < j->end) {
+        c = *j->p;
+
+        if (c == '"') {
+            j->p++;
+            return 0;
+        }
+
+        if (c < 0x20) {
+            return -1;
+        }
+
+        if (c != '\\') {
+            l = ngx_twilio_utf8(j->p, j->end);
+            if (l == 0) {
+                return -1;
+            }
+
+            ngx_twilio_json_put(out, cap, n, j->p, l);
+            j->p += l;
+            continue;
+        }
+
+        if (j->end - j->p < 2) {
+            return -1;
+        }
+
+        c = j->p[1];
+        j->p += 2;
+
+        switch (c) {
+        case '"': case '\\': case '/':
+            break;
+        case 'b': c = '\b'; break;
+        case 'f': c = '\f'; break;
+        case 'n': c = '\n'; break;
+        case 'r': c = '\r'; break;
+        case 't': c = '\t'; break;
+
+        case 'u':
+            if (ngx_twilio_json_hex4(j, &c) != 0) {
+                return -1;
+            }
+
+            if (c >= 0xdc00 && c <= 0xdfff) {
+                /* a lone low surrogate */
+                return -1;
+            }
+
+            if (c >= 0xd800 && c <= 0xdbff) {
+                if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u') {
+                    return -1;
+                }
+
+                j->p += 2;
+
+                if (ngx_twilio_json_hex4(j, &lo) != 0
+                    || lo < 0xdc00 || lo > 0xdfff)
+                {
+                    return -1;
+                }
+
+                c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+            }
+
+            if (c < 0x80) {
+                b[0] = (unsigned char) c;
+                l = 1;
+
+            } else if (c < 0x800) {
+                b[0] = (unsigned char) (0xc0 | (c >> 6));
+                b[1] = (unsigned char) (0x80 | (c & 0x3f));
+                l = 2;
+
+            } else if (c < 0x10000) {
+                b[0] = (unsigned char) (0xe0 | (c >> 12));
+                b[1] = (unsigned char) (0x80 | ((c >> 6) & 0x3f));
+                b[2] = (unsigned char) (0x80 | (c & 0x3f));
+                l = 3;
+
+            } else {
+                b[0] = (unsigned char) (0xf0 | (c >> 18));
+                b[1] = (unsigned char) (0x80 | ((c >> 12) & 0x3f));
+                b[2] = (unsigned char) (0x80 | ((c >> 6) & 0x3f));
+                b[3] = (unsigned char) (0x80 | (c & 0x3f));
+                l = 4;
+            }
+
+            ngx_twilio_json_put(out, cap, n, b, l);
+            continue;
+
+        default:
+            return -1;
+        }
+
+        b[0] = (unsigned char) c;
+        ngx_twilio_json_put(out, cap, n, b, 1);
+    }
+
+    return -1;
+}
+
+
+static int
+ngx_twilio_json_literal(ngx_twilio_json_t *j, const char *lit, size_t len)
+{
+    if ((size_t) (j->end - j->p) < len || memcmp(j->p, lit, len) != 0) {
+        return -1;
+    }
+
+    j->p += len;
+
+    return 0;
+}
+
+
+static int
+ngx_twilio_json_digits(ngx_twilio_json_t *j)
+{
+    const unsigned char  *start;
+
+    start = j->p;
+
+    while (j->p < j->end && *j->p >= '0' && *j->p <= '9') {
+        j->p++;
+    }
+
+    return j->p > start ? 0 : -1;
+}
+
+
+static int
+ngx_twilio_json_number(ngx_twilio_json_t *j)
+{
+    if (j->p < j->end && *j->p == '-') {
+        j->p++;
+    }
+
+    if (j->p < j->end && *j->p == '0') {
+        j->p++;
+
+    } else if (ngx_twilio_json_digits(j) != 0) {
+        return -1;
+    }
+
+    if (j->p < j->end && *j->p == '.') {
+        j->p++;
+
+        if (ngx_twilio_json_digits(j) != 0) {
+            return -1;
+        }
+    }
+
+    if (j->p < j->end && (*j->p == 'e' || *j->p == 'E')) {
+        j->p++;
+
+        if (j->p < j->end && (*j->p == '+' || *j->p == '-')) {
+            j->p++;
+        }
+
+        if (ngx_twilio_json_digits(j) != 0) {
+            return -1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int ngx_twilio_json_skip(ngx_twilio_json_t *j, unsigned depth);
+
+
+/* an array or an object (not the top level one), at its bracket */
+
+static int
+ngx_twilio_json_container(ngx_twilio_json_t *j, unsigned depth)
+{
+    size_t         n;
+    unsigned char  close;
+
+    if (depth >= NGX_TWILIO_PHONE_JSON_DEPTH) {
+        return -1;
+    }
+
+    close = (*j->p == '{') ? '}' : ']';
+    j->p++;
+
+    ngx_twilio_json_ws(j);
+
+    if (j->p < j->end && *j->p == close) {
+        j->p++;
+        return 0;
+    }
+
+    for ( ;; ) {
+        if (close == '}') {
+            if (j->p == j->end || *j->p != '"'
+                || ngx_twilio_json_string(j, NULL, 0, &n) != 0)
+            {
+                return -1;
+            }
+
+            ngx_twilio_json_ws(j);
+
+            if (j->p == j->end || *j->p != ':') {
+                return -1;
+            }
+
+            j->p++;
+        }
+
+        if (ngx_twilio_json_skip(j, depth + 1) != 0) {
+            return -1;
+        }
+
+        ngx_twilio_json_ws(j);
+
+        if (j->p == j->end) {
+            return -1;
+        }
+
+        if (*j->p == close) {
+            j->p++;
+            return 0;
+        }
+
+        if (*j->p != ',') {
+            return -1;
+        }
+
+        j->p++;
+        ngx_twilio_json_ws(j);
+    }
+}
+
+
+static int
+ngx_twilio_json_skip(ngx_twilio_json_t *j, unsigned depth)
+{
+    size_t  n;
+
+    ngx_twilio_json_ws(j);
+
+    if (j->p == j->end) {
+        return -1;
+    }
+
+    switch (*j->p) {
+
+    case '{':
+    case '[':
+        return ngx_twilio_json_container(j, depth);
+
+    case '"':
+        return ngx_twilio_json_string(j, NULL, 0, &n);
+
+    case 't':
+        return ngx_twilio_json_literal(j, "true", 4);
+
+    case 'f':
+        return ngx_twilio_json_literal(j, "false", 5);
+
+    case 'n':
+        return ngx_twilio_json_literal(j, "null", 4);
+
+    default:
+        return ngx_twilio_json_number(j);
+    }
+}
+
+
+int
+ngx_twilio_json_value(const unsigned char *s, size_t len, const char *name,
+    size_t name_len, unsigned char *out, size_t *out_len, unsigned *count)
+{
+    size_t             n, cap;
+    unsigned           found, bad;
+    unsigned char      key[256];
+    ngx_twilio_json_t  j;
+
+    cap = *out_len;
+    *out_len = 0;
+    found = 0;
+    bad = 0;
+
+    if (name_len >= sizeof(key)) {
+        return NGX_TWILIO_PARAM_MALFORMED;
+    }
+
+    j.p = s;
+    j.end = s + len;
+
+    ngx_twilio_json_ws(&j);
+
+    if (j.p == j.end || *j.p != '{') {
+        return NGX_TWILIO_PARAM_MALFORMED;
+    }
+
+    j.p++;
+    ngx_twilio_json_ws(&j);
+
+    if (j.p < j.end && *j.p == '}') {
+        j.p++;
+        goto done;
+    }
+
+    for ( ;; ) {
+        if (j.p == j.end || *j.p != '"'
+            || ngx_twilio_json_string(&j, key, sizeof(key), &n) != 0)
+        {
+            return NGX_TWILIO_PARAM_MALFORMED;
+        }
+
+        ngx_twilio_json_ws(&j);
+
+        if (j.p == j.end || *j.p != ':') {
+            return NGX_TWILIO_PARAM_MALFORMED;
+        }
+
+        j.p++;
+        ngx_twilio_json_ws(&j);
+
+        if (n == name_len && memcmp(key, name, name_len) == 0) {
+            found++;
+
+            if (found == 1 && j.p < j.end && *j.p == '"') {
+                if (ngx_twilio_json_string(&j, out, cap, &n) != 0) {
+                    return NGX_TWILIO_PARAM_MALFORMED;
+                }
+
+                if (n > cap) {
+                    bad = 1;
+
+                } else {
+                    *out_len = n;
+                }
+
+            } else {
+                /* not a string */
+                bad = 1;
+
+                if (ngx_twilio_json_skip(&j, 1) != 0) {
+                    return NGX_TWILIO_PARAM_MALFORMED;
+                }
+            }
+
+        } else if (ngx_twilio_json_skip(&j, 1) != 0) {
+            return NGX_TWILIO_PARAM_MALFORMED;
+        }
+
+        ngx_twilio_json_ws(&j);
+
+        if (j.p == j.end) {
+            return NGX_TWILIO_PARAM_MALFORMED;
+        }
+
+        if (*j.p == '}') {
+            j.p++;
+            break;
+        }
+
+        if (*j.p != ',') {
+            return NGX_TWILIO_PARAM_MALFORMED;
+        }
+
+        j.p++;
+        ngx_twilio_json_ws(&j);
+    }
+
+done:
+
+    ngx_twilio_json_ws(&j);
+
+    if (j.p != j.end) {
+        return NGX_TWILIO_PARAM_MALFORMED;
+    }
+
+    *count += found;
+
+    if (found > 1) {
+        return NGX_TWILIO_PARAM_AMBIGUOUS;
+    }
+
+    if (found == 0) {
+        return NGX_TWILIO_PARAM_MISSING;
+    }
+
+    return bad ? NGX_TWILIO_PARAM_MALFORMED : NGX_TWILIO_PARAM_FOUND;
+}

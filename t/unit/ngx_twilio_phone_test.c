@@ -1,0 +1,313 @@
+
+/*
+ * Copyright (C) ngx_twilio_guard authors
+ *
+ * Unit tests of the SMS pumping guard's pure part, printing TAP.
+ *
+ *   ngx_twilio_phone_test           the tests
+ *   ngx_twilio_phone_test --lines   reads "number[ TAB default_region]"
+ *                                   lines, prints "E164 cc region" or
+ *                                   "invalid" per line (for the oracle
+ *                                   test, t/004-phone-oracle.t)
+ */
+
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ngx_twilio_guard_phone.h"
+
+
+static int  test_no;
+static int  test_failed;
+
+
+#define ok(cond, ...)                                                         \
+    do {                                                                      \
+        test_no++;                                                            \
+        if (!(cond)) {                                                        \
+            test_failed++;                                                    \
+            printf("not ");                                                   \
+        }                                                                     \
+        printf("ok %d - ", test_no);                                          \
+        printf(__VA_ARGS__);                                                  \
+        printf("\n");                                                         \
+    } while (0)
+
+
+static void
+number(const char *in, const char *def, const char *e164, const char *region)
+{
+    int                 rc;
+    ngx_twilio_phone_t  ph;
+
+    rc = ngx_twilio_phone_parse((const unsigned char *) in, strlen(in), def,
+                                &ph);
+
+    if (e164 == NULL) {
+        ok(rc == -1, "\"%s\" (%s) is invalid", in, def ? def : "-");
+        return;
+    }
+
+    ok(rc == 0 && strcmp(ph.e164, e164) == 0 && ph.len == strlen(e164)
+       && strcmp(ph.region, region) == 0,
+       "\"%s\" (%s) is %s in %s (got %s in %s)", in, def ? def : "-", e164,
+       region, rc == 0 ? ph.e164 : "invalid", rc == 0 ? ph.region : "-");
+}
+
+
+static void
+form(const char *in, const char *name, int expect, const char *value,
+    unsigned expect_count)
+{
+    int            rc;
+    size_t         len;
+    unsigned       count;
+    unsigned char  out[64];
+
+    len = sizeof(out);
+    count = 0;
+
+    rc = ngx_twilio_form_value((const unsigned char *) in, strlen(in), name,
+                               strlen(name), out, &len, &count);
+
+    ok(rc == expect && count == expect_count
+       && (value == NULL
+           || (len == strlen(value) && memcmp(out, value, len) == 0)),
+       "form \"%s\" %s: %d, count %u", in, name, rc, count);
+}
+
+
+static void
+json(const char *in, const char *name, int expect, const char *value,
+    size_t vlen)
+{
+    int            rc;
+    size_t         len;
+    unsigned       count;
+    unsigned char  out[64];
+
+    len = sizeof(out);
+    count = 0;
+
+    rc = ngx_twilio_json_value((const unsigned char *) in, strlen(in), name,
+                               strlen(name), out, &len, &count);
+
+    if (value && vlen == 0) {
+        vlen = strlen(value);
+    }
+
+    ok(rc == expect
+       && (value == NULL || (len == vlen && memcmp(out, value, len) == 0)),
+       "json %s %s: %d (expected %d)", in, name, rc, expect);
+}
+
+
+static int
+lines(void)
+{
+    char                line[512], *tab, *def;
+    size_t              len;
+    ngx_twilio_phone_t  ph;
+
+    while (fgets(line, sizeof(line), stdin)) {
+        len = strcspn(line, "\n");
+        line[len] = '\0';
+
+        tab = strchr(line, '\t');
+        def = NULL;
+
+        if (tab) {
+            *tab = '\0';
+            def = tab + 1;
+            len = tab - line;
+        }
+
+        if (ngx_twilio_phone_parse((unsigned char *) line, len, def, &ph)
+            != 0)
+        {
+            printf("invalid\n");
+
+        } else {
+            printf("%s %u %s\n", ph.e164, ph.cc, ph.region);
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+json_lines(void)
+{
+    int            rc, hi, lo;
+    char           line[65536];
+    size_t         i, n, len;
+    unsigned       count;
+    unsigned char  doc[32768], out[64];
+
+    static const char  *names[] = { "missing", "found", "ambiguous",
+                                    "malformed" };
+
+    while (fgets(line, sizeof(line), stdin)) {
+        n = strcspn(line, "\n") / 2;
+
+        for (i = 0; i < n && i < sizeof(doc); i++) {
+            sscanf(line + 2 * i, "%1x%1x", (unsigned *) &hi, (unsigned *) &lo);
+            doc[i] = (unsigned char) (hi * 16 + lo);
+        }
+
+        len = sizeof(out);
+        count = 0;
+
+        rc = ngx_twilio_json_value(doc, i, "phone", 5, out, &len, &count);
+
+        printf("%s", names[rc]);
+
+        if (rc == NGX_TWILIO_PARAM_FOUND) {
+            printf(" ");
+
+            for (i = 0; i < len; i++) {
+                printf("%02x", out[i]);
+            }
+        }
+
+        printf("\n");
+    }
+
+    return 0;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    char  big[200];
+
+    if (argc > 1 && strcmp(argv[1], "--lines") == 0) {
+        return lines();
+    }
+
+    if (argc > 1 && strcmp(argv[1], "--json") == 0) {
+        return json_lines();
+    }
+
+    /* normalisation */
+
+    number("+14155550100", NULL, "+14155550100", "US");
+    number("+1 (415) 555-0100", NULL, "+14155550100", "US");
+    number("001.415.555.0100", NULL, "+14155550100", "US");
+    number("+1/415/555/0100", NULL, "+14155550100", "US");
+    number("(+44) 7700 900123", NULL, "+447700900123", "GB");
+    number("4155550100", NULL, NULL, NULL);
+    number("4155550100", "US", "+14155550100", "US");
+    number("1 415 555 0100", "US", "+14155550100", "US");
+    number("07700 900123", "GB", "+447700900123", "GB");
+    number("0044 7700 900123", "US", "+447700900123", "GB");
+    number("06 6982 1234", "IT", "+390669821234", "VA");
+    number("+39 06 1234 5678", NULL, "+390612345678", "IT");
+    number("06 1234 5678", "IT", "+390612345678", "IT");
+    number("07700 900123", "XX", NULL, NULL);
+    number("+1 876 555 0100", NULL, "+18765550100", "JM");
+    number("+1 268 464 1234", NULL, "+12684641234", "AG");
+    number("+1 416 555 0100", NULL, "+14165550100", "CA");
+    number("+1 211 555 0100", NULL, NULL, NULL);   /* no such area code */
+    number("+1 015 555 0100", NULL, NULL, NULL);
+    number("+1 415 555 010", NULL, NULL, NULL);
+    number("+7 701 123 4567", NULL, "+77011234567", "KZ");
+    number("+7 912 123 4567", NULL, "+79121234567", "RU");
+    number("+44 7624 123456", NULL, "+447624123456", "IM");
+    number("+262 269 123456", NULL, "+262269123456", "YT");
+    number("+800 1234 5678", NULL, "+80012345678", "001");
+    number("+882 1234", NULL, NULL, NULL);
+    number("+999 1234 5678", NULL, NULL, NULL);     /* not assigned */
+    number("+0 1234 5678", NULL, NULL, NULL);
+    number("+", NULL, NULL, NULL);
+    number("", NULL, NULL, NULL);
+    number("00", NULL, NULL, NULL);
+    number("++14155550100", NULL, NULL, NULL);
+    number("+1415+5550100", NULL, NULL, NULL);
+    number("+1 415 555 0100 x12", NULL, NULL, NULL);
+    number("+1\t4155550100", NULL, NULL, NULL);
+    number("+1415555010012345", NULL, NULL, NULL);  /* over 15 */
+    number("+１4155550100", NULL, NULL, NULL);      /* fullwidth one */
+
+    memset(big, ' ', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    memcpy(big, "+14155550100", 12);
+    number(big, NULL, NULL, NULL);                  /* over 64 bytes */
+
+    ok(ngx_twilio_phone_region_national("GB") == 1, "GB is a region");
+    ok(ngx_twilio_phone_region_national("UK") == -1, "UK is not");
+    ok(ngx_twilio_phone_region_national("BY") == 0,
+       "BY's national numbers are not parsed");
+    number("8 029 491 19 11", "BY", NULL, NULL);
+    number("+44 (0) 7700 900123", NULL, NULL, NULL);
+    number("+86 0800 123 456", NULL, NULL, NULL);
+    number("+7 812 123 4567", NULL, "+78121234567", "RU");
+    ok(strncmp(ngx_twilio_phone_metadata, "libphonenumber ", 15) == 0,
+       "metadata version %s", ngx_twilio_phone_metadata);
+
+    /* forms and queries */
+
+    form("To=%2B14155550100&Body=hi", "To", NGX_TWILIO_PARAM_FOUND,
+         "+14155550100", 1);
+    form("To=+1+415&x=1", "To", NGX_TWILIO_PARAM_FOUND, " 1 415", 1);
+    form("a=1&b=2", "To", NGX_TWILIO_PARAM_MISSING, NULL, 0);
+    form("", "To", NGX_TWILIO_PARAM_MISSING, NULL, 0);
+    form("To=1&To=2", "To", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("To=1&%54o=2", "To", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("to=1&TO=2", "To", NGX_TWILIO_PARAM_MISSING, NULL, 0);
+    form("To&x=1", "To", NGX_TWILIO_PARAM_FOUND, "", 1);
+    form("To=%zz%2", "To", NGX_TWILIO_PARAM_FOUND, "%zz%2", 1);
+    form("phone=111111111111111111111111111111111111111111111111111111111111"
+         "11111111", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 1);
+
+    /* JSON */
+
+    json("{\"phone\":\"+14155550100\"}", "phone", NGX_TWILIO_PARAM_FOUND,
+         "+14155550100", 0);
+    json(" {\"a\":[1,{\"phone\":\"x\"}],\"phone\" : \"\\u002B1\"} ", "phone",
+         NGX_TWILIO_PARAM_FOUND, "+1", 0);
+    json("{\"ph\\u006Fne\":\"1\"}", "phone", NGX_TWILIO_PARAM_FOUND, "1", 0);
+    json("{\"phone\":\"\\ud83d\\ude00\\u00e9\\n\"}", "phone",
+         NGX_TWILIO_PARAM_FOUND, "\xf0\x9f\x98\x80\xc3\xa9\n", 0);
+    json("{\"phone\":\"\\u0000\"}", "phone", NGX_TWILIO_PARAM_FOUND, "", 1);
+    json("{\"phone\":\"1\",\"phone\":\"2\"}", "phone",
+         NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 0);
+    json("{\"phone\":1}", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
+    json("{\"phone\":null}", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
+    json("{\"a\":1}", "phone", NGX_TWILIO_PARAM_MISSING, NULL, 0);
+    json("{}", "phone", NGX_TWILIO_PARAM_MISSING, NULL, 0);
+    json("[]", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
+    json("\"phone\"", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
+    json("{\"phone\":\"1\"} x", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
+    json("{\"phone\":\"1\",}", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
+    json("{\"phone\":\"1\"", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
+    json("{'phone':'1'}", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
+    json("{\"phone\":\"a\tb\"}", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL,
+         0);
+    json("{\"phone\":\"\\ud800\"}", "phone", NGX_TWILIO_PARAM_MALFORMED,
+         NULL, 0);
+    json("{\"phone\":\"\\udc00\"}", "phone", NGX_TWILIO_PARAM_MALFORMED,
+         NULL, 0);
+    json("{\"phone\":\"\xc0\xaf\"}", "phone", NGX_TWILIO_PARAM_MALFORMED,
+         NULL, 0);
+    json("{\"phone\":\"\xed\xa0\x80\"}", "phone", NGX_TWILIO_PARAM_MALFORMED,
+         NULL, 0);
+    json("{\"a\":01}", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
+    json("{\"a\":1.}", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
+    json("{\"a\":-1.5e+3}", "phone", NGX_TWILIO_PARAM_MISSING, NULL, 0);
+    json("{\"a\":NaN}", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
+    json("{\"a\":tru}", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
+    json("{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]"
+         "]]]]]]]]]]]]]]]]]}", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
+    json("\xef\xbb\xbf{}", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
+    json("{\"phone\":\"111111111111111111111111111111111111111111111111111111"
+         "1111111111111\"}", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
+
+    printf("1..%d\n", test_no);
+
+    return test_failed ? 1 : 0;
+}
