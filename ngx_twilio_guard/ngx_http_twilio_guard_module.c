@@ -95,12 +95,8 @@ static ngx_uint_t ngx_http_twilio_guard_forwarded(ngx_http_request_t *r,
 static ngx_int_t ngx_http_twilio_guard_host_valid(ngx_str_t *host,
     ngx_uint_t *has_port);
 static ngx_uint_t ngx_http_twilio_guard_port_valid(u_char *p, size_t len);
-static ngx_uint_t ngx_http_twilio_guard_header(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_str_t *value);
 static ngx_int_t ngx_http_twilio_guard_url(ngx_http_request_t *r,
     ngx_http_twilio_guard_loc_conf_t *lcf, ngx_str_t *url);
-static ngx_str_t *ngx_http_twilio_guard_log_value(ngx_http_request_t *r,
-    ngx_str_t *value);
 static ngx_uint_t ngx_http_twilio_guard_is_form(ngx_http_request_t *r);
 static void *ngx_http_twilio_guard_alloc(void *pool, size_t size);
 
@@ -1792,7 +1788,7 @@ ngx_http_twilio_guard_port_valid(u_char *p, size_t len)
  * The number of times the header is present; value is the last one.
  */
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_twilio_guard_header(ngx_http_request_t *r, ngx_str_t *name,
     ngx_str_t *value)
 {
@@ -2163,7 +2159,7 @@ ngx_http_twilio_guard_reject(ngx_http_request_t *r,
  * "...(cut, N bytes)", N the value's whole length.
  */
 
-static ngx_str_t *
+ngx_str_t *
 ngx_http_twilio_guard_log_value(ngx_http_request_t *r, ngx_str_t *value)
 {
     u_char     *p, *end, *s, *last;

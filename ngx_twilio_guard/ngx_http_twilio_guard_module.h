@@ -105,6 +105,10 @@ typedef struct {
 } ngx_http_twilio_guard_ctx_t;
 
 
+ngx_uint_t ngx_http_twilio_guard_header(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_str_t *value);
+ngx_str_t *ngx_http_twilio_guard_log_value(ngx_http_request_t *r,
+    ngx_str_t *value);
 ngx_int_t ngx_http_twilio_guard_reject(ngx_http_request_t *r,
     ngx_http_twilio_guard_ctx_t *ctx, ngx_uint_t reason, ngx_int_t status,
     const char *fmt, ...);

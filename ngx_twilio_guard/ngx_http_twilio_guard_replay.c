@@ -72,7 +72,6 @@ static ngx_str_t  ngx_http_twilio_guard_idempotency_header =
 
 
 /* the most of the idempotency token shown in a log line */
-#define NGX_HTTP_TWILIO_GUARD_TOKEN_LOG  64
 
 
 /*
@@ -472,44 +471,19 @@ ngx_http_twilio_guard_replay_reject(ngx_http_request_t *r,
     ngx_http_twilio_guard_replay_conf_t *rcf, ngx_msec_t age,
     ngx_uint_t inflight)
 {
-    ngx_str_t         token;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_str_t  token;
 
-    /* not signed, so it decides nothing; shown to help reading logs */
+    /*
+     * not signed, so it decides nothing; shown to help reading logs,
+     * escaped and cut like every value a client sends
+     */
 
-    ngx_str_set(&token, "-");
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == ngx_http_twilio_guard_idempotency_header.len
-            && ngx_strncasecmp(h[i].key.data,
-                               ngx_http_twilio_guard_idempotency_header.data,
-                               h[i].key.len)
-               == 0)
-        {
-            token = h[i].value;
-
-            if (token.len > NGX_HTTP_TWILIO_GUARD_TOKEN_LOG) {
-                token.len = NGX_HTTP_TWILIO_GUARD_TOKEN_LOG;
-            }
-
-            break;
-        }
+    if (ngx_http_twilio_guard_header(r,
+                                     &ngx_http_twilio_guard_idempotency_header,
+                                     &token)
+        == 0)
+    {
+        ngx_str_set(&token, "-");
     }
 
     return ngx_http_twilio_guard_reject(r, ctx, NGX_TWILIO_REPLAYED,
@@ -522,7 +496,8 @@ ngx_http_twilio_guard_replay_reject(ngx_http_request_t *r,
                                         &ctx->key_label, age,
                                         inflight ? "is still in flight"
                                                  : "succeeded",
-                                        &token);
+                                        ngx_http_twilio_guard_log_value(r,
+                                                                  &token));
 }
 
 

@@ -102,6 +102,11 @@ is backend_hits(), 2, 'the upstream saw it twice: once per window';
 is status('Body=w', 'I-Twilio-Idempotency-Token' => 'changed'), '409 replayed',
    'another I-Twilio-Idempotency-Token is still a replay';
 ok log_has(qr/idempotency token "changed"/), 'the token is logged';
+is status('Body=w', 'I-Twilio-Idempotency-Token'
+                       => 'a" client: 6.6.6.6 "' . ('x' x 400)),
+   '409 replayed', 'a token with quotes and 400 more bytes: still a replay';
+ok log_has(qr/idempotency token "a\\x22 client: 6\.6\.6\.6 \\x22x{200,}\.\.\.\(cut, \d+ bytes\)"/),
+   '... logged escaped and cut, like every value a client sends';
 
 # HTTP/2 (cleartext, prior knowledge)
 SKIP: {
