@@ -52,6 +52,23 @@ my $n = Twilio::Nginx->new(name => 'attack3', port => $port, workers => 2,
 @{[ loc('/victim', 'twilio_guard_limit zone=tiny key=number 5/1h;') ]}
 @{[ loc('/us', 'twilio_guard_number_allow US;', 'twilio_guard_number_deny all;') ]}
 @{[ loc('/open') ]}
+        location /front {
+            twilio_guard_number phone default_country=US;
+            try_files /nonexistent \@limited;
+        }
+        location \@limited {
+            twilio_guard_number phone default_country=US;
+            twilio_guard_limit zone=sms key=number 1/1h;
+            add_header X-Result \$twilio_guard_number_result always;
+            proxy_pass http://127.0.0.1:$B;
+        }
+        location /mirrored {
+            mirror /plain2;
+            proxy_pass http://127.0.0.1:$B;
+        }
+@{[ loc('/plain2', 'twilio_guard_limit zone=sms key=number 1/1h;') ]}
+@{[ loc('/dry', 'twilio_guard_number_dry_run on;',
+        'twilio_guard_limit zone=sms key=number 1/1h;') ]}
         location /hook1 {
             twilio_guard_auth_token aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa;
             twilio_guard on;
@@ -163,6 +180,63 @@ sub form { return (@_, 'application/x-www-form-urlencoded') }
        '200 ok', 'a charset parameter is fine';
     is status('/open', json('+14155550104'), 'text/plain'),
        '400 number_ambiguous', 'a text/plain body';
+}
+
+# regression: bodies in a temporary file, chunked bodies, and the 64k cap.
+{
+    my $big = '{"pad":"' . ('x' x 30000) . '","phone":"+14155550198"}';
+    is status('/plain', $big), '200 ok', 'a 30k JSON body (temp file)';
+    is status('/plain', $big), '429 limited', 'its number is counted';
+    my $huge = '{"pad":"' . ('x' x 70000) . '","phone":"+14155550197"}';
+    is status('/plain', $huge), '413 body_too_large', 'over 64k: 413';
+    my $body = json('+14155550196');
+    my $chunked = "POST /plain HTTP/1.1\r\nHost: x\r\n"
+        . "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+        . "Connection: close\r\n\r\n"
+        . sprintf("%x\r\n%s\r\n0\r\n\r\n", length $body, $body);
+    is Twilio::Nginx::status_of($n->send($chunked)), 200, 'chunked: read';
+    is Twilio::Nginx::status_of($n->send($chunked)), 429, 'chunked: counted';
+}
+
+# regression: dry run lets everything through, says why, and does not
+# count what it would have refused (so the log lines are exactly what
+# enforcement would refuse).
+{
+    backend_reset();
+    is join(',', map { status('/dry', json('+14155550195')) } 1 .. 3),
+       '200 ok,200 limited,200 limited', 'dry run: one ok, then limited';
+    is backend_hits(), 3, 'dry run: all three reached the app';
+}
+
+# FINDING E: one verdict per request skips the limits of the location an
+# internal redirect leads to.  A front location names the number (say, to
+# refuse invalid ones early) and try_files sends the request to a named
+# location with the limits, as the webhook guard's README split does;
+# ngx_http_twilio_guard_sms_handler() finds the front location's verdict
+# (ok) in the request's pool and returns it, so twilio_guard_limit of
+# @limited never counts.  The webhook guard checks again where the
+# location's configuration differs (check_again); the number guard does
+# not, and docs/directives.md says nothing about it.
+SKIP: {
+    skip 'FINDING E (set TEST_NGINX_ATTACK_FINDINGS=1)', 1 unless $FINDINGS;
+    is join(',', map { (split ' ', status('/front', json('+14155550199')))[0] }
+                     1 .. 3),
+       '200,429,429', 'FINDING E: the limit of @limited applies';
+}
+
+# FINDING F: subrequests skip the access phase, so a mirror (or SSI,
+# auth_request) into a twilio_guard_number location reaches its proxy_pass
+# unchecked and uncounted: the same number three times, and every
+# mirrored copy reaches the app, past 1/1h.  The webhook
+# guard refuses such subrequests (subrequest_unchecked); the number guard
+# has no such check.
+SKIP: {
+    skip 'FINDING F (set TEST_NGINX_ATTACK_FINDINGS=1)', 1 unless $FINDINGS;
+    backend_reset();
+    $n->send(req('/mirrored', json('+14155550194'))) for 1 .. 3;
+    sleep 0.5;
+    cmp_ok backend_hits(), '<=', 4,
+           'FINDING F: the mirror into /plain2 (1/1h) is counted';
 }
 
 # FINDING A: names other readers take for "phone".  The guard matches the
