@@ -1109,7 +1109,10 @@ ngx_http_twilio_guard_sms_key(ngx_http_request_t *r,
         *p++ = is_long;
     }
 
-    p = ngx_cpymem(p, value.data, value.len);
+    if (value.len) {
+        /* key=all has no value, and its data may be NULL */
+        p = ngx_cpymem(p, value.data, value.len);
+    }
 
     *len = p - key;
 

@@ -365,8 +365,10 @@ ngx_twilio_form_value(const unsigned char *s, size_t len, const char *name,
         return NGX_TWILIO_PARAM_MALFORMED;
     }
 
+    /* an empty query or body may have no data at all */
+
     p = s;
-    end = s + len;
+    end = len ? s + len : s;
 
     while (p < end) {
         amp = memchr(p, '&', end - p);
@@ -827,7 +829,7 @@ ngx_twilio_json_value(const unsigned char *s, size_t len, const char *name,
     }
 
     j.p = s;
-    j.end = s + len;
+    j.end = len ? s + len : s;
 
     ngx_twilio_json_ws(&j);
 
