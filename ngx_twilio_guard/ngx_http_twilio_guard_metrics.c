@@ -12,7 +12,9 @@
  * and one per shared key id.  Locations with the same label share the
  * record.  The records are laid out once, at the end of the http block,
  * in a shared memory zone of the module's own; workers add to them with
- * ngx_atomic_fetch_add(), never with a lock.
+ * ngx_atomic_fetch_add(), never with a lock.  A location with
+ * twilio_guard_number (signed or not) has a record too, under the same
+ * label: the SMS guard's verdicts, and which kind of limit refused.
  *
  * A reload keeps the counts of every label (and key id) that the new
  * configuration still has: when the layout is the same, the zone's
@@ -36,6 +38,10 @@
 #define NGX_HTTP_TWILIO_GUARD_REJECTED        1
 #define NGX_HTTP_TWILIO_GUARD_DRY_RUN         2
 
+/* what a record counts: signatures, numbers, or both */
+#define NGX_HTTP_TWILIO_GUARD_METRICS_SIGNED  1
+#define NGX_HTTP_TWILIO_GUARD_METRICS_NUMBER  2
+
 /* the longest line, but for its label values */
 #define NGX_HTTP_TWILIO_GUARD_METRICS_LINE    (128 + NGX_ATOMIC_T_LEN)
 
@@ -44,8 +50,11 @@ typedef struct {
     u_char                      label[NGX_HTTP_TWILIO_GUARD_METRICS_LABEL];
     size_t                      len;
     ngx_uint_t                  ntokens;
+    ngx_uint_t                  what;
     ngx_atomic_t                requests[3][NGX_TWILIO_NREASONS];
     ngx_atomic_t                tokens[NGX_TWILIO_MAX_KEYS];
+    ngx_atomic_t                numbers[3][NGX_TWILIO_NREASONS];
+    ngx_atomic_t                limited[NGX_HTTP_TWILIO_GUARD_LIMIT_KINDS];
 } ngx_http_twilio_guard_metrics_rec_t;
 
 
@@ -72,6 +81,7 @@ typedef struct {
 typedef struct {
     ngx_str_t                   label;         /* escaped */
     ngx_uint_t                  ntokens;
+    ngx_uint_t                  what;
 } ngx_http_twilio_guard_metrics_conf_loc_t;
 
 
@@ -108,6 +118,8 @@ static size_t ngx_http_twilio_guard_metrics_size(
     ngx_http_twilio_guard_metrics_t *m);
 static u_char *ngx_http_twilio_guard_metrics_write(u_char *p,
     ngx_http_twilio_guard_metrics_t *m);
+static u_char *ngx_http_twilio_guard_metrics_write_numbers(u_char *p,
+    ngx_http_twilio_guard_metrics_t *m);
 static u_char *ngx_http_twilio_guard_metrics_zones(u_char *p, u_char *last);
 
 
@@ -120,6 +132,28 @@ static ngx_uint_t  ngx_http_twilio_guard_metrics_tag;
 
 static const char  *ngx_http_twilio_guard_results[] = {
     "accepted", "rejected", "dry_run"
+};
+
+
+/* the reasons the SMS guard gives, shown for rejected and dry_run */
+static ngx_uint_t  ngx_http_twilio_guard_number_reasons[] = {
+    NGX_TWILIO_NUMBER_MISSING,
+    NGX_TWILIO_NUMBER_AMBIGUOUS,
+    NGX_TWILIO_NUMBER_INVALID,
+    NGX_TWILIO_NUMBER_DENIED,
+    NGX_TWILIO_LIMITED,
+    NGX_TWILIO_LIMIT_UNAVAILABLE,
+    NGX_TWILIO_BODY_TOO_LARGE,
+    NGX_TWILIO_BODY_UNAVAILABLE
+};
+
+#define NGX_HTTP_TWILIO_GUARD_NUMBER_REASONS                                 \
+    (sizeof(ngx_http_twilio_guard_number_reasons) / sizeof(ngx_uint_t))
+
+
+/* key="..." of nginx_twilio_guard_limited_total, by LIMIT_* */
+static const char  *ngx_http_twilio_guard_limit_kinds[] = {
+    "number", "range", "region", "all", "var"
 };
 
 
@@ -233,7 +267,8 @@ ngx_http_twilio_guard_metrics_add(ngx_conf_t *cf,
 
     ml->metrics = m;
 
-    ntokens = lcf->keys ? lcf->keys->nelts : 0;
+    /* a location that only checks numbers has no keys to count */
+    ntokens = (lcf->enable && lcf->keys) ? lcf->keys->nelts : 0;
 
     loc = m->locs.elts;
 
@@ -253,6 +288,7 @@ ngx_http_twilio_guard_metrics_add(ngx_conf_t *cf,
 
         loc->label = label;
         loc->ntokens = 0;
+        loc->what = 0;
 
     } else {
         loc = &loc[i];
@@ -262,7 +298,11 @@ ngx_http_twilio_guard_metrics_add(ngx_conf_t *cf,
                            ngx_min(ntokens, NGX_TWILIO_MAX_KEYS));
     ml->loc = i;
 
-    n = lcf->shared_keys ? lcf->shared_keys->nelts : 0;
+    if (lcf->enable) {
+        loc->what |= NGX_HTTP_TWILIO_GUARD_METRICS_SIGNED;
+    }
+
+    n = (lcf->enable && lcf->shared_keys) ? lcf->shared_keys->nelts : 0;
 
     if (n) {
         ml->keys = ngx_palloc(cf->pool, n * sizeof(ngx_uint_t));
@@ -310,6 +350,41 @@ ngx_http_twilio_guard_metrics_add(ngx_conf_t *cf,
     }
 
     lcf->metrics = ml;
+
+    return NGX_OK;
+}
+
+
+/*
+ * While merging a location with twilio_guard_number (the SMS module
+ * merges after this one, so lcf is merged): the record of its label,
+ * the one of "twilio_guard on" if the location has it.
+ */
+
+ngx_int_t
+ngx_http_twilio_guard_metrics_add_number(ngx_conf_t *cf,
+    ngx_http_twilio_guard_loc_conf_t *lcf)
+{
+    ngx_http_twilio_guard_metrics_t           *m;
+    ngx_http_twilio_guard_metrics_loc_t       *ml;
+    ngx_http_twilio_guard_metrics_conf_loc_t  *loc;
+
+    if (lcf->metrics == NULL
+        && ngx_http_twilio_guard_metrics_add(cf, lcf) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ml = lcf->metrics;
+
+    if (ml == NULL) {
+        /* no metrics location, or a server's own level */
+        return NGX_OK;
+    }
+
+    m = ml->metrics;
+    loc = m->locs.elts;
+    loc[ml->loc].what |= NGX_HTTP_TWILIO_GUARD_METRICS_NUMBER;
 
     return NGX_OK;
 }
@@ -522,6 +597,7 @@ ngx_http_twilio_guard_metrics_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             ngx_memcpy(rec[i].label, cloc[i].label.data, cloc[i].label.len);
             rec[i].len = cloc[i].label.len;
             rec[i].ntokens = cloc[i].ntokens;
+            rec[i].what = cloc[i].what;
         }
 
         sh->locs = rec;
@@ -574,6 +650,7 @@ ngx_http_twilio_guard_metrics_same(ngx_http_twilio_guard_metrics_t *m,
 
     for (i = 0; i < m->locs.nelts; i++) {
         if (loc[i].ntokens != oloc[i].ntokens
+            || loc[i].what != oloc[i].what
             || loc[i].label.len != oloc[i].label.len
             || ngx_strncmp(loc[i].label.data, oloc[i].label.data,
                            loc[i].label.len) != 0)
@@ -636,6 +713,12 @@ ngx_http_twilio_guard_metrics_copy(ngx_http_twilio_guard_metrics_t *m,
                 ngx_memcpy((void *) rec[i].requests,
                            (void *) orec[j].requests,
                            sizeof(rec[i].requests));
+                ngx_memcpy((void *) rec[i].numbers,
+                           (void *) orec[j].numbers,
+                           sizeof(rec[i].numbers));
+                ngx_memcpy((void *) rec[i].limited,
+                           (void *) orec[j].limited,
+                           sizeof(rec[i].limited));
 
                 for (k = 0; k < ngx_min(rec[i].ntokens, orec[j].ntokens);
                      k++)
@@ -709,6 +792,56 @@ ngx_http_twilio_guard_metrics_count(ngx_http_twilio_guard_loc_conf_t *lcf,
     }
 
     (void) ngx_atomic_fetch_add(&m->rec[ml->loc].requests[result][reason], 1);
+}
+
+
+/*
+ * The SMS guard's verdict: called once per request where it is final,
+ * with the signature module's configuration of the location (its
+ * record), the SMS guard's dry run, and for "limited" which kind of
+ * limit refused (LIMIT_*; LIMIT_KINDS otherwise).  No lock.
+ */
+
+void
+ngx_http_twilio_guard_metrics_number(ngx_http_twilio_guard_loc_conf_t *lcf,
+    ngx_uint_t reason, ngx_uint_t dry_run, ngx_uint_t limit)
+{
+    ngx_uint_t                            result;
+    ngx_http_twilio_guard_metrics_t      *m;
+    ngx_http_twilio_guard_metrics_loc_t  *ml;
+    ngx_http_twilio_guard_metrics_rec_t  *rec;
+
+    ml = lcf->metrics;
+
+    if (ml == NULL || reason >= NGX_TWILIO_NREASONS) {
+        return;
+    }
+
+    m = ml->metrics;
+
+    if (m->rec == NULL) {
+        return;
+    }
+
+    rec = &m->rec[ml->loc];
+
+    if (reason == NGX_TWILIO_OK) {
+        result = NGX_HTTP_TWILIO_GUARD_ACCEPTED;
+
+    } else if (dry_run) {
+        result = NGX_HTTP_TWILIO_GUARD_DRY_RUN;
+
+    } else {
+        result = NGX_HTTP_TWILIO_GUARD_REJECTED;
+    }
+
+    (void) ngx_atomic_fetch_add(&rec->numbers[result][reason], 1);
+
+    if (reason == NGX_TWILIO_LIMITED
+        && limit < NGX_HTTP_TWILIO_GUARD_LIMIT_KINDS)
+    {
+        (void) ngx_atomic_fetch_add(&rec->limited[limit], 1);
+    }
 }
 
 
@@ -823,6 +956,16 @@ ngx_http_twilio_guard_metrics_handler(ngx_http_request_t *r)
     "by location, result and reason.\n"                                      \
     "# TYPE nginx_twilio_guard_requests_total counter\n"
 
+#define NGX_HTTP_TWILIO_GUARD_METRICS_NUMBERS                                \
+    "# HELP nginx_twilio_guard_number_requests_total Requests the SMS "     \
+    "guard decided, by location, result and reason.\n"                      \
+    "# TYPE nginx_twilio_guard_number_requests_total counter\n"
+
+#define NGX_HTTP_TWILIO_GUARD_METRICS_LIMITED                                \
+    "# HELP nginx_twilio_guard_limited_total Numbers refused by a "         \
+    "twilio_guard_limit, by location and kind of key.\n"                    \
+    "# TYPE nginx_twilio_guard_limited_total counter\n"
+
 #define NGX_HTTP_TWILIO_GUARD_METRICS_KEYS                                   \
     "# HELP nginx_twilio_guard_key_matches_total Signatures that matched, "  \
     "by auth token position or shared key id.\n"                             \
@@ -865,6 +1008,8 @@ ngx_http_twilio_guard_metrics_size(ngx_http_twilio_guard_metrics_t *m)
 
     size = sizeof(NGX_HTTP_TWILIO_GUARD_METRICS_HEAD)
            + sizeof(NGX_HTTP_TWILIO_GUARD_METRICS_KEYS)
+           + sizeof(NGX_HTTP_TWILIO_GUARD_METRICS_NUMBERS)
+           + sizeof(NGX_HTTP_TWILIO_GUARD_METRICS_LIMITED)
            + ngx_http_twilio_guard_metrics_gauges[0].len
            + ngx_http_twilio_guard_metrics_gauges[1].len
            + ngx_http_twilio_guard_metrics_gauges[2].len
@@ -874,7 +1019,9 @@ ngx_http_twilio_guard_metrics_size(ngx_http_twilio_guard_metrics_t *m)
         loc = m->locs.elts;
 
         for (i = 0; i < m->locs.nelts; i++) {
-            size += (2 * NGX_TWILIO_NREASONS + loc[i].ntokens)
+            size += (2 * NGX_TWILIO_NREASONS + loc[i].ntokens
+                     + 1 + 2 * NGX_HTTP_TWILIO_GUARD_NUMBER_REASONS
+                     + NGX_HTTP_TWILIO_GUARD_LIMIT_KINDS)
                     * (NGX_HTTP_TWILIO_GUARD_METRICS_LINE + loc[i].label.len);
         }
 
@@ -908,6 +1055,10 @@ ngx_http_twilio_guard_metrics_write(u_char *p,
     rec = m ? m->rec : NULL;
 
     for (i = 0; rec && i < m->locs.nelts; i++) {
+
+        if (!(rec[i].what & NGX_HTTP_TWILIO_GUARD_METRICS_SIGNED)) {
+            continue;
+        }
 
         for (result = 0; result < 3; result++) {
             for (reason = 0; reason < NGX_TWILIO_NREASONS; reason++) {
@@ -949,6 +1100,72 @@ ngx_http_twilio_guard_metrics_write(u_char *p,
                         "{location=\"%*s\",key=\"%*s\"} %uA\n",
                         rec[key[i].loc].len, rec[key[i].loc].label,
                         key[i].len, key[i].id, key[i].matches);
+    }
+
+    return ngx_http_twilio_guard_metrics_write_numbers(p, m);
+}
+
+
+/* the SMS guard's counters, for the records of number locations */
+
+static u_char *
+ngx_http_twilio_guard_metrics_write_numbers(u_char *p,
+    ngx_http_twilio_guard_metrics_t *m)
+{
+    ngx_uint_t                            i, k, result, reason;
+    ngx_http_twilio_guard_metrics_rec_t  *rec;
+
+    p = ngx_cpymem(p, NGX_HTTP_TWILIO_GUARD_METRICS_NUMBERS,
+                   sizeof(NGX_HTTP_TWILIO_GUARD_METRICS_NUMBERS) - 1);
+
+    rec = m ? m->rec : NULL;
+
+    for (i = 0; rec && i < m->locs.nelts; i++) {
+
+        if (!(rec[i].what & NGX_HTTP_TWILIO_GUARD_METRICS_NUMBER)) {
+            continue;
+        }
+
+        p = ngx_sprintf(p, "nginx_twilio_guard_number_requests_total"
+                        "{location=\"%*s\",result=\"accepted\","
+                        "reason=\"%s\"} %uA\n",
+                        rec[i].len, rec[i].label,
+                        ngx_twilio_reason_names[NGX_TWILIO_OK],
+                        rec[i].numbers[NGX_HTTP_TWILIO_GUARD_ACCEPTED]
+                                      [NGX_TWILIO_OK]);
+
+        for (result = NGX_HTTP_TWILIO_GUARD_REJECTED; result < 3; result++) {
+            for (k = 0; k < NGX_HTTP_TWILIO_GUARD_NUMBER_REASONS; k++) {
+
+                reason = ngx_http_twilio_guard_number_reasons[k];
+
+                p = ngx_sprintf(p, "nginx_twilio_guard_number_requests_total"
+                                "{location=\"%*s\",result=\"%s\","
+                                "reason=\"%s\"} %uA\n",
+                                rec[i].len, rec[i].label,
+                                ngx_http_twilio_guard_results[result],
+                                ngx_twilio_reason_names[reason],
+                                rec[i].numbers[result][reason]);
+            }
+        }
+    }
+
+    p = ngx_cpymem(p, NGX_HTTP_TWILIO_GUARD_METRICS_LIMITED,
+                   sizeof(NGX_HTTP_TWILIO_GUARD_METRICS_LIMITED) - 1);
+
+    for (i = 0; rec && i < m->locs.nelts; i++) {
+
+        if (!(rec[i].what & NGX_HTTP_TWILIO_GUARD_METRICS_NUMBER)) {
+            continue;
+        }
+
+        for (k = 0; k < NGX_HTTP_TWILIO_GUARD_LIMIT_KINDS; k++) {
+            p = ngx_sprintf(p, "nginx_twilio_guard_limited_total"
+                            "{location=\"%*s\",key=\"%s\"} %uA\n",
+                            rec[i].len, rec[i].label,
+                            ngx_http_twilio_guard_limit_kinds[k],
+                            rec[i].limited[k]);
+        }
     }
 
     return p;

@@ -29,6 +29,7 @@
 
 #include "ngx_http_twilio_guard_module.h"
 #include "ngx_http_twilio_guard_zone.h"
+#include "ngx_http_twilio_guard_metrics.h"
 #include "ngx_twilio_guard_phone.h"
 
 #include <ngx_md5.h>
@@ -102,6 +103,7 @@ typedef struct {
 typedef struct {
     ngx_int_t                           status;
     ngx_uint_t                          reason;     /* NREASONS: none */
+    u_char                              limit;      /* the key that refused */
     ngx_twilio_phone_t                  phone;
     unsigned                            parsed:1;
     unsigned                            reading:1;
@@ -125,6 +127,8 @@ static ngx_http_twilio_guard_sms_ctx_t *ngx_http_twilio_guard_sms_get_ctx(
 static void ngx_http_twilio_guard_sms_cleanup(void *data);
 static ngx_uint_t ngx_http_twilio_guard_sms_body_type(ngx_http_request_t *r);
 static ngx_int_t ngx_http_twilio_guard_sms_decide(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_ctx_t *ctx);
+static void ngx_http_twilio_guard_sms_metrics(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_ctx_t *ctx);
 static ngx_int_t ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_conf_t *scf,
@@ -356,6 +360,7 @@ ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r)
     }
 
     ctx->status = ngx_http_twilio_guard_sms_decide(r, ctx);
+    ngx_http_twilio_guard_sms_metrics(r, ctx);
 
     return ctx->status;
 }
@@ -370,6 +375,7 @@ ngx_http_twilio_guard_sms_body_handler(ngx_http_request_t *r)
 
     ctx->reading = 0;
     ctx->status = ngx_http_twilio_guard_sms_decide(r, ctx);
+    ngx_http_twilio_guard_sms_metrics(r, ctx);
 
     /* keep the body (and its temporary file) for internal redirects */
     r->preserve_body = 1;
@@ -511,6 +517,52 @@ ngx_http_twilio_guard_sms_decide(ngx_http_request_t *r,
     ctx->reason = NGX_TWILIO_OK;
 
     return NGX_OK;
+}
+
+
+/*
+ * The verdict, once, for twilio_guard_metrics: in the record of the
+ * location's label, and for "limited" the kind of key that refused
+ * (never its value).  No verdict (an internal error): nothing counted.
+ */
+
+static void
+ngx_http_twilio_guard_sms_metrics(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_ctx_t *ctx)
+{
+    ngx_uint_t                         limit;
+    ngx_http_twilio_guard_sms_conf_t  *scf;
+    ngx_http_twilio_guard_loc_conf_t  *lcf;
+
+    if (ctx->reason >= NGX_TWILIO_NREASONS) {
+        return;
+    }
+
+    scf = ngx_http_get_module_loc_conf(r, ngx_http_twilio_guard_sms_module);
+    lcf = ngx_http_get_module_loc_conf(r, ngx_http_twilio_guard_module);
+
+    switch (ctx->limit) {
+    case NGX_HTTP_TWILIO_GUARD_SMS_NUMBER:
+        limit = NGX_HTTP_TWILIO_GUARD_LIMIT_NUMBER;
+        break;
+    case NGX_HTTP_TWILIO_GUARD_SMS_RANGE:
+        limit = NGX_HTTP_TWILIO_GUARD_LIMIT_RANGE;
+        break;
+    case NGX_HTTP_TWILIO_GUARD_SMS_REGION:
+        limit = NGX_HTTP_TWILIO_GUARD_LIMIT_REGION;
+        break;
+    case NGX_HTTP_TWILIO_GUARD_SMS_ALL:
+        limit = NGX_HTTP_TWILIO_GUARD_LIMIT_ALL;
+        break;
+    case NGX_HTTP_TWILIO_GUARD_SMS_VARIABLE:
+        limit = NGX_HTTP_TWILIO_GUARD_LIMIT_VAR;
+        break;
+    default:
+        limit = NGX_HTTP_TWILIO_GUARD_LIMIT_KINDS;
+    }
+
+    ngx_http_twilio_guard_metrics_number(lcf, ctx->reason, scf->dry_run,
+                                         limit);
 }
 
 
@@ -791,6 +843,8 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
                                        &zone->shm_zone->shm.name,
                                        &limit[i].key_text);
         }
+
+        ctx->limit = limit[i].key;
 
         rc = ngx_http_twilio_guard_sms_reject(r, ctx, NGX_TWILIO_LIMITED,
                                    NGX_HTTP_TOO_MANY_REQUESTS,
@@ -1309,6 +1363,17 @@ ngx_http_twilio_guard_sms_merge_conf(ngx_conf_t *cf, void *parent,
                            "twilio_guard_limit need a number: add "
                            "\"twilio_guard_number NAME;\" where they are "
                            "used (e.g. twilio_guard_number To;)");
+        return NGX_CONF_ERROR;
+    }
+
+    /* a record for twilio_guard_metrics, under the location's label */
+
+    if (conf->name.len
+        && ngx_http_twilio_guard_metrics_add_number(cf,
+               ngx_http_conf_get_module_loc_conf(cf,
+                                                 ngx_http_twilio_guard_module))
+           != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

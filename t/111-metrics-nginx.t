@@ -42,6 +42,7 @@ sub guarded {
     my $extra = $o{extra} // '';
     return <<"EOC";
     twilio_guard_zone replays:1m;
+    twilio_guard_zone sms:1m;
     server {
         # reuseport: the kernel spreads the connections over both workers
         listen 127.0.0.1:$port reuseport;
@@ -62,6 +63,11 @@ sub guarded {
             twilio_guard_dry_run on;
             twilio_guard_auth_token $TOKEN;
             twilio_guard_url https://example.com/sms;
+            proxy_pass http://127.0.0.1:$B;
+        }
+        location /otp {
+            twilio_guard_number phone;
+            twilio_guard_limit zone=sms key=all 4/1h;
             proxy_pass http://127.0.0.1:$B;
         }
 $extra
@@ -174,6 +180,24 @@ is $after->{'nginx_twilio_guard_zone_entries{zone="replays"}'}, 15,
               'a client gone in the middle of its body: body_unavailable, once';
 }
 
+# the SMS guard, whichever worker serves: 4 numbers pass the limit of 4
+# in all, 2 more are refused by it, 2 requests have no number
+{
+    my $pre = scrape();
+    my @otp = map { "GET /otp?phone=%2B141555501$_ HTTP/1.0\r\n"
+                    . "Host: localhost\r\n\r\n" } 10 .. 15;
+    push @otp, ("GET /otp HTTP/1.0\r\nHost: localhost\r\n\r\n") x 2;
+    is_deeply send_all(@otp), [ (200) x 4, (429) x 2, (400) x 2 ],
+              '/otp: 4 passed, 2 limited, 2 without a number';
+    my $k = 'nginx_twilio_guard_number_requests_total{location="/otp",';
+    is_deeply moved($pre, scrape()), {
+        $k . 'result="accepted",reason="ok"}'                       => 4,
+        $k . 'result="rejected",reason="limited"}'                  => 2,
+        $k . 'result="rejected",reason="number_missing"}'           => 2,
+        'nginx_twilio_guard_limited_total{location="/otp",key="all"}' => 2,
+    }, 'the number counters moved by the requests that should move them';
+}
+
 # promtool
 my ($v, $head, $body) = scrape();
 like $head, qr{^Content-Type: text/plain; version=0\.0\.4\r?$}mi,
@@ -188,7 +212,7 @@ is $?, 0, 'promtool check metrics accepts the exposition' or diag $out;
 $out = `promtool check rules $repo/docs/twilio-guard.rules.yml 2>&1`;
 is $?, 0, 'promtool check rules accepts docs/twilio-guard.rules.yml'
     or diag $out;
-like $out, qr/SUCCESS: 3 rules found/, 'three rules';
+like $out, qr/SUCCESS: 4 rules found/, 'four rules';
 
 # methods
 for my $m (qw(POST PUT DELETE OPTIONS)) {
@@ -220,6 +244,8 @@ ok $n->reload, 'reload with another layout';
 my $re = scrape();
 is $re->{ req_key('/voice', 'dry_run', 'no_signature') }, 6,
    '/voice keeps its count across a change of layout';
+is $re->{'nginx_twilio_guard_limited_total{location="/otp",key="all"}'}, 2,
+   '/otp keeps its limited count across a change of layout';
 is $re->{ req_key('sms2', 'accepted', 'ok') }, 0, 'the new label starts at 0';
 is $re->{ req_key('/fax', 'rejected', 'no_signature') }, 0, 'so does /fax';
 ok !exists $re->{ req_key('sms', 'accepted', 'ok') }, 'the old label is gone';
