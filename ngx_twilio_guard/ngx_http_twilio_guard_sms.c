@@ -1056,9 +1056,18 @@ ngx_http_twilio_guard_sms_key(ngx_http_request_t *r,
         value.data = (u_char *) ctx->phone.e164;
         value.len = ctx->phone.len;
 
-        /* at least the calling code stays */
-        value.len = ngx_max(value.len - limit->range,
-                            1 + ctx->phone.cc_len);
+        /*
+         * at least the "+" and the calling code stay: a number may be
+         * shorter than the range (range:12 of "+3545551234"), so the
+         * subtraction is never made below them
+         */
+        if (value.len > 1 + ctx->phone.cc_len + limit->range) {
+            value.len -= limit->range;
+
+        } else {
+            value.len = ngx_min(value.len, 1 + ctx->phone.cc_len);
+        }
+
         break;
 
     case NGX_HTTP_TWILIO_GUARD_SMS_REGION:
