@@ -114,6 +114,7 @@ typedef struct {
     uint32_t                            hash;
     uint32_t                            bucket;
     size_t                              len;
+    ngx_uint_t                          created;  /* inserted by it */
     u_char                              key[NGX_HTTP_TWILIO_GUARD_KEY_MAX];
 } ngx_http_twilio_guard_sms_counted_t;
 
@@ -731,7 +732,7 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
     u_char                                *p;
     ngx_int_t                              rc;
     ngx_msec_t                             retry;
-    ngx_uint_t                             i, n, max, refused;
+    ngx_uint_t                             i, n, max, refused, pass;
     ngx_table_elt_t                       *h;
     ngx_http_twilio_guard_zone_t          *zone;
     ngx_http_twilio_guard_sms_limit_t     *limit;
@@ -755,75 +756,100 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
     }
 
     n = 0;
+    i = 0;
+    retry = 0;
+    refused = 0;
 
-    for (i = 0; i < scf->limits->nelts; i++) {
+    /*
+     * Pass 0 checks every limit without adding an entry to any zone, so a
+     * request that some limit refuses leaves nothing behind (refused
+     * requests neither fill a full=reject zone nor push the counters of
+     * the others out of a full=evict one).  Pass 1 then checks again and
+     * counts, each limit under its zone's lock: a limit that another
+     * worker filled in between still refuses, and what this request
+     * counted is taken back.
+     */
 
-        rc = ngx_http_twilio_guard_sms_count(r, &limit[i], ctx, counted, &n,
-                                             &retry, &refused);
-        if (rc == NGX_OK) {
-            continue;
+    for (pass = 0; pass < 2; pass++) {
+
+        for (i = 0; i < scf->limits->nelts; i++) {
+
+            rc = ngx_http_twilio_guard_sms_count(r, &limit[i], ctx,
+                                                 pass ? counted : NULL, &n,
+                                                 &retry, &refused);
+            if (rc == NGX_OK) {
+                continue;
+            }
+
+            if (rc == NGX_DECLINED) {
+                /* a key of zero length (an empty variable): not counted */
+                continue;
+            }
+
+            break;
         }
 
-        if (rc == NGX_DECLINED) {
-            /* a key of zero length (an empty variable): not counted */
-            continue;
+        if (i < scf->limits->nelts) {
+            break;
         }
+    }
 
-        ngx_http_twilio_guard_sms_uncount(counted, n, r->connection->log);
+    if (pass == 2) {
+        return NGX_OK;
+    }
 
-        if (rc == NGX_ABORT) {
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          "twilio_guard: number: internal_error: the key "
-                          "%V could not be evaluated", &limit[i].key_text);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
+    ngx_http_twilio_guard_sms_uncount(counted, n, r->connection->log);
 
-        zone = limit[i].zone->data;
+    if (rc == NGX_ABORT) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "twilio_guard: number: internal_error: the key "
+                      "%V could not be evaluated", &limit[i].key_text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-        if (rc == NGX_ERROR) {
-            return ngx_http_twilio_guard_sms_reject(r, ctx,
-                                       NGX_TWILIO_LIMIT_UNAVAILABLE,
-                                       NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "twilio_guard_zone \"%V\" is full: "
-                                       "the counters of key=%V cannot be "
-                                       "kept (make the zone larger, or "
-                                       "set full=evict)",
-                                       &zone->shm_zone->shm.name,
-                                       &limit[i].key_text);
-        }
+    zone = limit[i].zone->data;
 
-        rc = ngx_http_twilio_guard_sms_reject(r, ctx, NGX_TWILIO_LIMITED,
-                                   NGX_HTTP_TOO_MANY_REQUESTS,
-                                   "key=%V over %V in zone \"%V\", "
-                                   "retry after %M ms",
-                                   &limit[i].key_text,
-                                   &limit[i].windows[refused].text,
-                                   &zone->shm_zone->shm.name, retry);
+    if (rc == NGX_ERROR) {
+        return ngx_http_twilio_guard_sms_reject(r, ctx,
+                                   NGX_TWILIO_LIMIT_UNAVAILABLE,
+                                   NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "twilio_guard_zone \"%V\" is full: "
+                                   "the counters of key=%V cannot be "
+                                   "kept (make the zone larger, or "
+                                   "set full=evict)",
+                                   &zone->shm_zone->shm.name,
+                                   &limit[i].key_text);
+    }
 
-        if (rc == NGX_DECLINED) {
-            return rc;
-        }
+    rc = ngx_http_twilio_guard_sms_reject(r, ctx, NGX_TWILIO_LIMITED,
+                               NGX_HTTP_TOO_MANY_REQUESTS,
+                               "key=%V over %V in zone \"%V\", "
+                               "retry after %M ms",
+                               &limit[i].key_text,
+                               &limit[i].windows[refused].text,
+                               &zone->shm_zone->shm.name, retry);
 
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return rc;
-        }
-
-        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-        if (p == NULL) {
-            h->hash = 0;
-            return rc;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "Retry-After");
-        h->value.data = p;
-        h->value.len = ngx_sprintf(p, "%M", (retry + 999) / 1000) - p;
-
+    if (rc == NGX_DECLINED) {
         return rc;
     }
 
-    return NGX_OK;
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return rc;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        h->hash = 0;
+        return rc;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    h->value.data = p;
+    h->value.len = ngx_sprintf(p, "%M", (retry + 999) / 1000) - p;
+
+    return rc;
 }
 
 
@@ -838,6 +864,11 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
  * NGX_OK: counted; NGX_BUSY: refused (*refused, *retry: which window, in
  * how many ms a request would pass); NGX_ERROR: the zone is full;
  * NGX_DECLINED: an empty key, not counted; NGX_ABORT: no key (no memory).
+ *
+ * With counted NULL it only checks: no entry is added or counted.  The
+ * entry of a refusing window is moved to the front of the zone's queue in
+ * both cases, so under full=evict a counter that keeps refusing is the
+ * last to go, not the first.
  */
 
 static ngx_int_t
@@ -851,7 +882,7 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
     u_char                                 key[NGX_HTTP_TWILIO_GUARD_KEY_MAX];
     uint32_t                               hash, bucket, prev, cur;
     ngx_int_t                              rc;
-    ngx_uint_t                             w, first;
+    ngx_uint_t                             w, first, created;
     ngx_msec_t                             now, period;
     ngx_http_twilio_guard_zone_t          *zone;
     ngx_http_twilio_guard_entry_t         *e;
@@ -891,6 +922,10 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
         }
 
         if (prev + cur >= limit->windows[w].count) {
+            if (e) {
+                ngx_http_twilio_guard_zone_touch(zone, e);
+            }
+
             *refused = w;
             *retry = (cur >= limit->windows[w].count)
                      ? ((ngx_msec_t) (now / period) + 2) * period - now
@@ -900,9 +935,14 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
         }
     }
 
+    if (counted == NULL) {
+        goto done;
+    }
+
     for (w = 0; w < limit->nwindows; w++) {
 
         (void) ngx_http_twilio_guard_sms_key(r, limit, ctx, w, key, &len);
+        created = 0;
 
         period = limit->windows[w].period;
         bucket = (uint32_t) ((now / period) & 0xffffff);
@@ -923,6 +963,7 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
             /* full=evict: the oldest counters may go for new ones */
             e->pinned = !limit->evict;
             e->state = (uint64_t) bucket << 40;
+            created = 1;
         }
 
         bucket = ngx_http_twilio_guard_sms_window(e->state, bucket, &prev,
@@ -941,6 +982,7 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
         c->hash = hash;
         c->bucket = bucket;
         c->len = len;
+        c->created = created;
         ngx_memcpy(c->key, key, len);
     }
 
@@ -1017,6 +1059,11 @@ ngx_http_twilio_guard_sms_uncount(
 
             if (cur) {
                 e->state--;
+            }
+
+            /* an entry this request added, and nobody counted in since */
+            if (counted[i].created && (e->state & 0xffffffffff) == 0) {
+                ngx_http_twilio_guard_zone_delete(counted[i].zone, e);
             }
         }
 

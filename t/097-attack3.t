@@ -306,35 +306,35 @@ SKIP: {
        '400 number_ambiguous', 'FINDING A: two Content-Type headers';
 }
 
-# FINDING B: requests refused by a later limit fill the zone.  Every limit
-# before the refusing one inserts its entries (pinned, living two periods)
-# before the refusal, and ngx_http_twilio_guard_sms_uncount() takes back
-# the count but leaves the entry.  So with key=all at its limit, a bot
+# regression (was FINDING B): requests refused by a later limit filled the
+# zone.  Every limit before the refusing one inserted its entries (pinned,
+# living two periods) before the refusal, and
+# ngx_http_twilio_guard_sms_uncount() took back the count but left the
+# entry; now every limit is checked before any entry is added.  So with key=all at its limit, a bot
 # sending fresh numbers is refused (429, no SMS, nothing to pay), yet each
 # refusal leaves a key=number entry: the zone fills, and every genuine
 # user with a number not yet in it gets 503 limit_unavailable for up to
 # two periods (two days with a 1d window), long after key=all would have
 # let them through again.
-SKIP: {
-    skip 'FINDING B (set TEST_NGINX_ATTACK_FINDINGS=1)', 2 unless $FINDINGS;
+{
     my %st;
     $st{ (split ' ', status('/fill', json(sprintf '+1415555%04d', $_)))[0] }++
         for 1 .. 400;
-    is $st{200}, 3, 'FINDING B: key=all lets 3 of 400 through';
+    is $st{200}, 3, 'fill: key=all lets 3 of 400 through';
     is status('/victim', json('+12125550123')), '200 ok',
-       'FINDING B: a genuine user of the same zone is not refused 503';
+       'fill: a genuine user of the same zone is not refused 503';
 }
 
-# FINDING C: with full=evict, the same refused requests evict the key=all
-# counter itself (it is touched only when a request passes, so it becomes
-# the oldest), and the global budget starts again: "key=all 3/1h" lets
-# dozens through in a minute.  Same cause as FINDING B.
-SKIP: {
-    skip 'FINDING C (set TEST_NGINX_ATTACK_FINDINGS=1)', 1 unless $FINDINGS;
+# regression (was FINDING C): with full=evict, the same refused requests
+# evicted the key=all counter itself (it was touched only when a request
+# passed, so it became the oldest), and the global budget started again:
+# "key=all 3/1h" let dozens through in a minute.  Now refused requests
+# add no entry, and the refusing counter is moved to the front.
+{
     backend_reset();
     status('/evict', json(sprintf '+1646555%04d', $_)) for 1 .. 1500;
     cmp_ok backend_hits(), '<=', 3,
-           'FINDING C: key=all 3/1h full=evict lets at most 3 through';
+           'evict: key=all 3/1h full=evict lets at most 3 through';
 }
 
 # regression: numbers are masked in every line the module writes.
