@@ -525,14 +525,16 @@ ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_conf_t *scf,
     ngx_http_twilio_guard_sms_ctx_t *ctx, u_char *value, size_t *len)
 {
-    off_t       size;
-    size_t      qlen, blen, cap;
-    u_char      bvalue[NGX_TWILIO_PHONE_INPUT_MAX];
-    ngx_int_t   rc;
-    ngx_str_t   body;
-    ngx_uint_t  type;
-    unsigned    count;
-    int         qrc, brc;
+    off_t             size;
+    size_t            qlen, blen, cap;
+    u_char            bvalue[NGX_TWILIO_PHONE_INPUT_MAX], *p, *last;
+    ngx_int_t         rc;
+    ngx_str_t         body;
+    ngx_uint_t        type, i, ntypes;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+    unsigned          count;
+    int               qrc, brc;
 
     cap = *len;
     count = 0;
@@ -542,6 +544,46 @@ ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
     qrc = ngx_twilio_form_value(r->args.data, r->args.len,
                                 (char *) scf->name.data, scf->name.len,
                                 value, &qlen, &count);
+
+    /*
+     * two Content-Type headers: the guard reads the body as the first
+     * says, an application may read it as the last says
+     */
+
+    ntypes = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash != 0
+            && h[i].key.len == sizeof("Content-Type") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type",
+                               h[i].key.len)
+               == 0)
+        {
+            ntypes++;
+        }
+    }
+
+    if (ntypes > 1) {
+        return ngx_http_twilio_guard_sms_reject(r, ctx,
+                                   NGX_TWILIO_NUMBER_AMBIGUOUS,
+                                   NGX_HTTP_BAD_REQUEST,
+                                   "Content-Type is there %ui times: the "
+                                   "body could be read as either",
+                                   ntypes);
+    }
 
     type = ngx_http_twilio_guard_sms_body_type(r);
     blen = sizeof(bvalue);
@@ -582,6 +624,37 @@ ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
         }
 
         if (type == NGX_HTTP_TWILIO_GUARD_SMS_BODY_FORM) {
+
+            /*
+             * a JSON body sent as a form: a framework that parses JSON
+             * whatever the type says reads other members than the "&"
+             * pieces the guard reads
+             */
+
+            p = body.data;
+            last = p + body.len;
+
+            if (last - p >= 3 && p[0] == 0xef && p[1] == 0xbb
+                && p[2] == 0xbf)
+            {
+                p += 3;
+            }
+
+            while (p < last
+                   && (*p == ' ' || *p == '\t' || *p == '\r'
+                       || *p == '\n'))
+            {
+                p++;
+            }
+
+            if (p < last && (*p == '{' || *p == '[')) {
+                return ngx_http_twilio_guard_sms_reject(r, ctx,
+                                       NGX_TWILIO_NUMBER_AMBIGUOUS,
+                                       NGX_HTTP_BAD_REQUEST,
+                                       "a form body that starts as JSON "
+                                       "could be read as either");
+            }
+
             brc = ngx_twilio_form_value(body.data, body.len,
                                         (char *) scf->name.data,
                                         scf->name.len, bvalue, &blen,

@@ -275,8 +275,8 @@ SKIP: {
            'FINDING F: the mirror into /plain2 (1/1h) is counted';
 }
 
-# FINDING A: names other readers take for "phone".  The guard matches the
-# parameter name byte for byte, so a second copy under a name that the
+# regression (was FINDING A): names other readers take for "phone".  The
+# guard matched the parameter name byte for byte, so a second copy under a name that the
 # application's framework folds to the same one is not counted: the guard
 # checks and counts the first (a decoy in an allowed region, a fresh one
 # each time) while the application reads the other (the premium number
@@ -286,24 +286,24 @@ SKIP: {
 # parses JSON whatever the Content-Type says (or reads the last of two
 # Content-Type headers) sees a JSON body the guard read as a form.  The
 # webhook guard refuses all of these for AccountSid
-# (ngx_twilio_key_names_account in the core); the number guard does not.
-SKIP: {
-    skip 'FINDING A (set TEST_NGINX_ATTACK_FINDINGS=1)', 6 unless $FINDINGS;
+# (ngx_twilio_key_names_account in the core); now the number guard counts
+# look-alike names as copies and refuses the two body confusions.
+{
     is status('/open', form('phone=%2B14155550105&Phone=%2B447700900123')),
-       '400 number_ambiguous', 'FINDING A: phone and Phone in a form';
+       '400 number_ambiguous', 'names: phone and Phone in a form';
     is status('/open', '{"phone":"+14155550105","PHONE":"+447700900123"}'),
-       '400 number_ambiguous', 'FINDING A: phone and PHONE in JSON';
+       '400 number_ambiguous', 'names: phone and PHONE in JSON';
     is status('/open', form('phone=%2B14155550105&+phone=%2B447700900123')),
-       '400 number_ambiguous', 'FINDING A: " phone" (PHP drops the space)';
+       '400 number_ambiguous', 'names: " phone" (PHP drops the space)';
     is status('/open', form('phone=%2B14155550105&phone[]=%2B447700900123')),
-       '400 number_ambiguous', 'FINDING A: phone[] (PHP, qs, Rack)';
+       '400 number_ambiguous', 'names: phone[] (PHP, qs, Rack)';
     is status('/open', form('{"x":"&phone=%2B14155550105&",'
                             . '"phone":"+447700900123"}')),
-       '400 number_ambiguous', 'FINDING A: a JSON body sent as a form';
+       '400 number_ambiguous', 'names: a JSON body sent as a form';
     is status('/open', '{"x":"&phone=%2B14155550105&","phone":"+447700900123"}',
               'application/x-www-form-urlencoded',
               'Content-Type: application/json'),
-       '400 number_ambiguous', 'FINDING A: two Content-Type headers';
+       '400 number_ambiguous', 'names: two Content-Type headers';
 }
 
 # regression (was FINDING B): requests refused by a later limit filled the
