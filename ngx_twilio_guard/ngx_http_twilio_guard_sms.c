@@ -120,6 +120,8 @@ typedef struct {
 
 
 static ngx_int_t ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_twilio_guard_sms_subrequest_handler(
+    ngx_http_request_t *r);
 static void ngx_http_twilio_guard_sms_body_handler(ngx_http_request_t *r);
 static ngx_http_twilio_guard_sms_ctx_t *ngx_http_twilio_guard_sms_get_ctx(
     ngx_http_request_t *r);
@@ -359,6 +361,51 @@ ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r)
     ctx->status = ngx_http_twilio_guard_sms_decide(r, ctx);
 
     return ctx->status;
+}
+
+
+/*
+ * Subrequests skip the access phase: a mirror, SSI include or
+ * auth_request into a location with twilio_guard_number would reach its
+ * upstream neither checked nor counted.  In the rewrite phase (before the
+ * location's "return" or "rewrite"), such a subrequest is served only if
+ * its main request passed the number guard; otherwise 403, reason
+ * subrequest_unchecked (a dry run only logs it).
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_sms_subrequest_handler(ngx_http_request_t *r)
+{
+    ngx_http_twilio_guard_sms_ctx_t   *ctx;
+    ngx_http_twilio_guard_sms_conf_t  *scf;
+
+    if (r == r->main) {
+        return NGX_DECLINED;
+    }
+
+    scf = ngx_http_get_module_loc_conf(r, ngx_http_twilio_guard_sms_module);
+
+    if (scf->name.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_twilio_guard_sms_module);
+
+    if (ctx && ctx->reason == NGX_TWILIO_OK
+        && ctx->status < NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "twilio_guard: number: %s: %s, number -, subrequest into "
+                  "a location with twilio_guard_number from a request the "
+                  "number guard did not pass: name the number in the main "
+                  "request's location",
+                  scf->dry_run ? "dry run, would reject" : "rejected",
+                  ngx_twilio_reason_names[NGX_TWILIO_SUBREQUEST_UNCHECKED]);
+
+    return scf->dry_run ? NGX_DECLINED : NGX_HTTP_FORBIDDEN;
 }
 
 
@@ -1848,6 +1895,15 @@ ngx_http_twilio_guard_sms_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_twilio_guard_sms_handler;
+
+    /* the rewrite phase, which subrequests run (before a "return") */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_twilio_guard_sms_subrequest_handler;
 
     return NGX_OK;
 }
