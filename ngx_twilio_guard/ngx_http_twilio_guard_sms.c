@@ -99,15 +99,6 @@ typedef struct {
 } ngx_http_twilio_guard_sms_conf_t;
 
 
-typedef struct {
-    ngx_int_t                           status;
-    ngx_uint_t                          reason;     /* NREASONS: none */
-    ngx_twilio_phone_t                  phone;
-    unsigned                            parsed:1;
-    unsigned                            reading:1;
-} ngx_http_twilio_guard_sms_ctx_t;
-
-
 /* a window counted by this request, to take back if a later one refuses */
 typedef struct {
     ngx_http_twilio_guard_zone_t       *zone;
@@ -119,9 +110,28 @@ typedef struct {
 } ngx_http_twilio_guard_sms_counted_t;
 
 
+typedef struct {
+    ngx_int_t                           status;
+    ngx_uint_t                          reason;     /* NREASONS: none */
+    ngx_twilio_phone_t                  phone;
+    ngx_http_twilio_guard_sms_conf_t   *conf;       /* that decided */
+    ngx_http_twilio_guard_sms_counted_t
+                                       *counted;    /* in all locations */
+    ngx_uint_t                          ncounted;
+    unsigned                            parsed:1;
+    unsigned                            reading:1;
+} ngx_http_twilio_guard_sms_ctx_t;
+
+
 static ngx_int_t ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_twilio_guard_sms_subrequest_handler(
     ngx_http_request_t *r);
+static ngx_uint_t ngx_http_twilio_guard_sms_check_again(
+    ngx_http_twilio_guard_sms_ctx_t *ctx,
+    ngx_http_twilio_guard_sms_conf_t *scf);
+static ngx_uint_t ngx_http_twilio_guard_sms_counted_before(
+    ngx_http_request_t *r, ngx_http_twilio_guard_sms_limit_t *limit,
+    ngx_http_twilio_guard_sms_ctx_t *ctx);
 static void ngx_http_twilio_guard_sms_body_handler(ngx_http_request_t *r);
 static ngx_http_twilio_guard_sms_ctx_t *ngx_http_twilio_guard_sms_get_ctx(
     ngx_http_request_t *r);
@@ -317,7 +327,15 @@ ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r)
                           ? (ngx_int_t) r->err_status : NGX_HTTP_BAD_REQUEST;
         }
 
-        /* one verdict per request */
+        /* one verdict per request, unless this location asks for more */
+
+        if (!ngx_http_twilio_guard_sms_check_again(ctx, scf)) {
+            return ctx->status;
+        }
+
+        ctx->conf = scf;
+        ctx->status = ngx_http_twilio_guard_sms_decide(r, ctx);
+
         return ctx->status;
     }
 
@@ -332,6 +350,7 @@ ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r)
     ngx_memzero(ctx, sizeof(ngx_http_twilio_guard_sms_ctx_t));
     ctx->reason = NGX_TWILIO_NREASONS;
     ctx->status = NGX_DONE;
+    ctx->conf = scf;
 
     ngx_http_set_ctx(r, ctx, ngx_http_twilio_guard_sms_module);
 
@@ -361,6 +380,43 @@ ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r)
     ctx->status = ngx_http_twilio_guard_sms_decide(r, ctx);
 
     return ctx->status;
+}
+
+
+/*
+ * One verdict per request.  After an internal redirect (try_files, a
+ * named location, error_page, X-Accel-Redirect) into another location
+ * with twilio_guard_number, the verdict stands unless that location's
+ * number configuration differs (other parameter name or default country,
+ * other rules, other limits: each level's rules and limits are one list,
+ * inherited whole), or it enforces where a dry run let a refused request
+ * through.  A rejection stands anywhere.  Limits this request was already
+ * counted under are not counted again (see counted_before below).
+ */
+
+static ngx_uint_t
+ngx_http_twilio_guard_sms_check_again(ngx_http_twilio_guard_sms_ctx_t *ctx,
+    ngx_http_twilio_guard_sms_conf_t *scf)
+{
+    ngx_http_twilio_guard_sms_conf_t  *prev;
+
+    prev = ctx->conf;
+
+    if (prev == scf || prev == NULL
+        || ctx->status >= NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        return 0;
+    }
+
+    if (ctx->reason != NGX_TWILIO_OK && !scf->dry_run) {
+        return 1;
+    }
+
+    return scf->rules != prev->rules
+           || scf->limits != prev->limits
+           || scf->name.len != prev->name.len
+           || ngx_strncmp(scf->name.data, prev->name.data, scf->name.len) != 0
+           || scf->default_region != prev->default_region;
 }
 
 
@@ -856,7 +912,7 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
     ngx_table_elt_t                       *h;
     ngx_http_twilio_guard_zone_t          *zone;
     ngx_http_twilio_guard_sms_limit_t     *limit;
-    ngx_http_twilio_guard_sms_counted_t   *counted;
+    ngx_http_twilio_guard_sms_counted_t   *counted, *all;
 
     if (scf->limits == NULL) {
         return NGX_OK;
@@ -894,6 +950,11 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
 
         for (i = 0; i < scf->limits->nelts; i++) {
 
+            if (ngx_http_twilio_guard_sms_counted_before(r, &limit[i], ctx)) {
+                /* the same line in a location before a redirect */
+                continue;
+            }
+
             rc = ngx_http_twilio_guard_sms_count(r, &limit[i], ctx,
                                                  pass ? counted : NULL, &n,
                                                  &retry, &refused);
@@ -915,6 +976,33 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
     }
 
     if (pass == 2) {
+
+        /* what this request counted, for a location after a redirect */
+
+        if (ctx->ncounted == 0) {
+            ctx->counted = counted;
+            ctx->ncounted = n;
+            return NGX_OK;
+        }
+
+        if (n == 0) {
+            return NGX_OK;
+        }
+
+        all = ngx_palloc(r->pool, (ctx->ncounted + n)
+                                  * sizeof(ngx_http_twilio_guard_sms_counted_t));
+        if (all == NULL) {
+            return NGX_OK;
+        }
+
+        ngx_memcpy(all, ctx->counted,
+                   ctx->ncounted * sizeof(ngx_http_twilio_guard_sms_counted_t));
+        ngx_memcpy(all + ctx->ncounted, counted,
+                   n * sizeof(ngx_http_twilio_guard_sms_counted_t));
+
+        ctx->counted = all;
+        ctx->ncounted += n;
+
         return NGX_OK;
     }
 
@@ -970,6 +1058,54 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
     h->value.len = ngx_sprintf(p, "%M", (retry + 999) / 1000) - p;
 
     return rc;
+}
+
+
+/*
+ * Whether every window of a limit was counted for this request already, in
+ * a location before an internal redirect (the same line, inherited or
+ * repeated: same zone, key and period).
+ */
+
+static ngx_uint_t
+ngx_http_twilio_guard_sms_counted_before(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_limit_t *limit,
+    ngx_http_twilio_guard_sms_ctx_t *ctx)
+{
+    size_t                          len;
+    u_char                          key[NGX_HTTP_TWILIO_GUARD_KEY_MAX];
+    ngx_uint_t                      w, i;
+    ngx_http_twilio_guard_zone_t   *zone;
+
+    if (ctx->ncounted == 0) {
+        return 0;
+    }
+
+    zone = limit->zone->data;
+
+    for (w = 0; w < limit->nwindows; w++) {
+
+        if (ngx_http_twilio_guard_sms_key(r, limit, ctx, w, key, &len)
+            != NGX_OK)
+        {
+            return 0;
+        }
+
+        for (i = 0; i < ctx->ncounted; i++) {
+            if (ctx->counted[i].zone == zone
+                && ctx->counted[i].len == len
+                && ngx_memcmp(ctx->counted[i].key, key, len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == ctx->ncounted) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

@@ -63,6 +63,18 @@ my $n = Twilio::Nginx->new(name => 'attack3', port => $port, workers => 2,
             add_header X-Result \$twilio_guard_number_result always;
             proxy_pass http://127.0.0.1:$B;
         }
+        location /front2 {
+            twilio_guard_number phone default_country=US;
+            twilio_guard_limit zone=sms key=number 2/1h;
+            try_files /nonexistent \@limited2;
+        }
+        location \@limited2 {
+            twilio_guard_number phone default_country=US;
+            twilio_guard_limit zone=sms key=number 2/1h;
+            twilio_guard_limit zone=sms key=all 100/1h;
+            add_header X-Result \$twilio_guard_number_result always;
+            proxy_pass http://127.0.0.1:$B;
+        }
         location /mirrored {
             mirror /plain2;
             proxy_pass http://127.0.0.1:$B;
@@ -244,8 +256,9 @@ SKIP: {
     is backend_hits(), 3, 'dry run: all three reached the app';
 }
 
-# FINDING E: one verdict per request skips the limits of the location an
-# internal redirect leads to.  A front location names the number (say, to
+# regression (was FINDING E): one verdict per request skipped the limits of
+# the location an internal redirect leads to; now the number guard checks
+# again where the number configuration differs.  A front location names the number (say, to
 # refuse invalid ones early) and try_files sends the request to a named
 # location with the limits, as the webhook guard's README split does;
 # ngx_http_twilio_guard_sms_handler() finds the front location's verdict
@@ -253,11 +266,15 @@ SKIP: {
 # @limited never counts.  The webhook guard checks again where the
 # location's configuration differs (check_again); the number guard does
 # not, and docs/directives.md says nothing about it.
-SKIP: {
-    skip 'FINDING E (set TEST_NGINX_ATTACK_FINDINGS=1)', 1 unless $FINDINGS;
+{
     is join(',', map { (split ' ', status('/front', json('+14155550199')))[0] }
                      1 .. 3),
-       '200,429,429', 'FINDING E: the limit of @limited applies';
+       '200,429,429', 'redirect: the limit of @limited applies';
+
+    # the same line before and after the redirect counts the request once
+    is join(',', map { (split ' ', status('/front2', json('+14155550171')))[0] }
+                     1 .. 3),
+       '200,200,429', 'redirect: a line counted before it is not counted twice';
 }
 
 # regression (was FINDING F): subrequests skip the access phase, so a
