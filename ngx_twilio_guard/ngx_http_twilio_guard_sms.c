@@ -906,6 +906,7 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_ctx_t *ctx)
 {
     u_char                                *p;
+    size_t                                 size;
     ngx_int_t                              rc;
     ngx_msec_t                             retry;
     ngx_uint_t                             i, n, max, refused, pass;
@@ -989,16 +990,15 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
             return NGX_OK;
         }
 
-        all = ngx_palloc(r->pool, (ctx->ncounted + n)
-                                  * sizeof(ngx_http_twilio_guard_sms_counted_t));
+        size = sizeof(ngx_http_twilio_guard_sms_counted_t);
+
+        all = ngx_palloc(r->pool, (ctx->ncounted + n) * size);
         if (all == NULL) {
             return NGX_OK;
         }
 
-        ngx_memcpy(all, ctx->counted,
-                   ctx->ncounted * sizeof(ngx_http_twilio_guard_sms_counted_t));
-        ngx_memcpy(all + ctx->ncounted, counted,
-                   n * sizeof(ngx_http_twilio_guard_sms_counted_t));
+        ngx_memcpy(all, ctx->counted, ctx->ncounted * size);
+        ngx_memcpy(all + ctx->ncounted, counted, n * size);
 
         ctx->counted = all;
         ctx->ncounted += n;
