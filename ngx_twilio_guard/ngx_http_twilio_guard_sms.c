@@ -100,27 +100,40 @@ typedef struct {
 } ngx_http_twilio_guard_sms_conf_t;
 
 
-typedef struct {
-    ngx_int_t                           status;
-    ngx_uint_t                          reason;     /* NREASONS: none */
-    u_char                              limit;      /* the key that refused */
-    ngx_twilio_phone_t                  phone;
-    unsigned                            parsed:1;
-    unsigned                            reading:1;
-} ngx_http_twilio_guard_sms_ctx_t;
-
-
 /* a window counted by this request, to take back if a later one refuses */
 typedef struct {
     ngx_http_twilio_guard_zone_t       *zone;
     uint32_t                            hash;
     uint32_t                            bucket;
     size_t                              len;
+    ngx_uint_t                          created;  /* inserted by it */
     u_char                              key[NGX_HTTP_TWILIO_GUARD_KEY_MAX];
 } ngx_http_twilio_guard_sms_counted_t;
 
 
+typedef struct {
+    ngx_int_t                           status;
+    ngx_uint_t                          reason;     /* NREASONS: none */
+    u_char                              limit;      /* the key that refused */
+    ngx_twilio_phone_t                  phone;
+    ngx_http_twilio_guard_sms_conf_t   *conf;       /* that decided */
+    ngx_http_twilio_guard_sms_counted_t
+                                       *counted;    /* in all locations */
+    ngx_uint_t                          ncounted;
+    unsigned                            parsed:1;
+    unsigned                            reading:1;
+} ngx_http_twilio_guard_sms_ctx_t;
+
+
 static ngx_int_t ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_twilio_guard_sms_subrequest_handler(
+    ngx_http_request_t *r);
+static ngx_uint_t ngx_http_twilio_guard_sms_check_again(
+    ngx_http_twilio_guard_sms_ctx_t *ctx,
+    ngx_http_twilio_guard_sms_conf_t *scf);
+static ngx_uint_t ngx_http_twilio_guard_sms_counted_before(
+    ngx_http_request_t *r, ngx_http_twilio_guard_sms_limit_t *limit,
+    ngx_http_twilio_guard_sms_ctx_t *ctx);
 static void ngx_http_twilio_guard_sms_body_handler(ngx_http_request_t *r);
 static ngx_http_twilio_guard_sms_ctx_t *ngx_http_twilio_guard_sms_get_ctx(
     ngx_http_request_t *r);
@@ -318,7 +331,15 @@ ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r)
                           ? (ngx_int_t) r->err_status : NGX_HTTP_BAD_REQUEST;
         }
 
-        /* one verdict per request */
+        /* one verdict per request, unless this location asks for more */
+
+        if (!ngx_http_twilio_guard_sms_check_again(ctx, scf)) {
+            return ctx->status;
+        }
+
+        ctx->conf = scf;
+        ctx->status = ngx_http_twilio_guard_sms_decide(r, ctx);
+
         return ctx->status;
     }
 
@@ -333,6 +354,7 @@ ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r)
     ngx_memzero(ctx, sizeof(ngx_http_twilio_guard_sms_ctx_t));
     ctx->reason = NGX_TWILIO_NREASONS;
     ctx->status = NGX_DONE;
+    ctx->conf = scf;
 
     ngx_http_set_ctx(r, ctx, ngx_http_twilio_guard_sms_module);
 
@@ -363,6 +385,88 @@ ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r)
     ngx_http_twilio_guard_sms_metrics(r, ctx);
 
     return ctx->status;
+}
+
+
+/*
+ * One verdict per request.  After an internal redirect (try_files, a
+ * named location, error_page, X-Accel-Redirect) into another location
+ * with twilio_guard_number, the verdict stands unless that location's
+ * number configuration differs (other parameter name or default country,
+ * other rules, other limits: each level's rules and limits are one list,
+ * inherited whole), or it enforces where a dry run let a refused request
+ * through.  A rejection stands anywhere.  Limits this request was already
+ * counted under are not counted again (see counted_before below).
+ */
+
+static ngx_uint_t
+ngx_http_twilio_guard_sms_check_again(ngx_http_twilio_guard_sms_ctx_t *ctx,
+    ngx_http_twilio_guard_sms_conf_t *scf)
+{
+    ngx_http_twilio_guard_sms_conf_t  *prev;
+
+    prev = ctx->conf;
+
+    if (prev == scf || prev == NULL
+        || ctx->status >= NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        return 0;
+    }
+
+    if (ctx->reason != NGX_TWILIO_OK && !scf->dry_run) {
+        return 1;
+    }
+
+    return scf->rules != prev->rules
+           || scf->limits != prev->limits
+           || scf->name.len != prev->name.len
+           || ngx_strncmp(scf->name.data, prev->name.data, scf->name.len) != 0
+           || scf->default_region != prev->default_region;
+}
+
+
+/*
+ * Subrequests skip the access phase: a mirror, SSI include or
+ * auth_request into a location with twilio_guard_number would reach its
+ * upstream neither checked nor counted.  In the rewrite phase (before the
+ * location's "return" or "rewrite"), such a subrequest is served only if
+ * its main request passed the number guard; otherwise 403, reason
+ * subrequest_unchecked (a dry run only logs it).
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_sms_subrequest_handler(ngx_http_request_t *r)
+{
+    ngx_http_twilio_guard_sms_ctx_t   *ctx;
+    ngx_http_twilio_guard_sms_conf_t  *scf;
+
+    if (r == r->main) {
+        return NGX_DECLINED;
+    }
+
+    scf = ngx_http_get_module_loc_conf(r, ngx_http_twilio_guard_sms_module);
+
+    if (scf->name.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    ctx = ngx_http_get_module_ctx(r->main, ngx_http_twilio_guard_sms_module);
+
+    if (ctx && ctx->reason == NGX_TWILIO_OK
+        && ctx->status < NGX_HTTP_SPECIAL_RESPONSE)
+    {
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "twilio_guard: number: %s: %s, number -, subrequest into "
+                  "a location with twilio_guard_number from a request the "
+                  "number guard did not pass: name the number in the main "
+                  "request's location",
+                  scf->dry_run ? "dry run, would reject" : "rejected",
+                  ngx_twilio_reason_names[NGX_TWILIO_SUBREQUEST_UNCHECKED]);
+
+    return scf->dry_run ? NGX_DECLINED : NGX_HTTP_FORBIDDEN;
 }
 
 
@@ -484,6 +588,7 @@ ngx_http_twilio_guard_sms_decide(ngx_http_request_t *r,
     scf = ngx_http_get_module_loc_conf(r, ngx_http_twilio_guard_sms_module);
 
     ctx->reason = NGX_TWILIO_NREASONS;
+    ctx->limit = 0;
     len = sizeof(value);
 
     rc = ngx_http_twilio_guard_sms_find(r, scf, ctx, value, &len);
@@ -576,14 +681,16 @@ ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_conf_t *scf,
     ngx_http_twilio_guard_sms_ctx_t *ctx, u_char *value, size_t *len)
 {
-    off_t       size;
-    size_t      qlen, blen, cap;
-    u_char      bvalue[NGX_TWILIO_PHONE_INPUT_MAX];
-    ngx_int_t   rc;
-    ngx_str_t   body;
-    ngx_uint_t  type;
-    unsigned    count;
-    int         qrc, brc;
+    off_t             size;
+    size_t            qlen, blen, cap;
+    u_char            bvalue[NGX_TWILIO_PHONE_INPUT_MAX], *p, *last;
+    ngx_int_t         rc;
+    ngx_str_t         body;
+    ngx_uint_t        type, i, ntypes;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+    unsigned          count;
+    int               qrc, brc;
 
     cap = *len;
     count = 0;
@@ -593,6 +700,46 @@ ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
     qrc = ngx_twilio_form_value(r->args.data, r->args.len,
                                 (char *) scf->name.data, scf->name.len,
                                 value, &qlen, &count);
+
+    /*
+     * two Content-Type headers: the guard reads the body as the first
+     * says, an application may read it as the last says
+     */
+
+    ntypes = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash != 0
+            && h[i].key.len == sizeof("Content-Type") - 1
+            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type",
+                               h[i].key.len)
+               == 0)
+        {
+            ntypes++;
+        }
+    }
+
+    if (ntypes > 1) {
+        return ngx_http_twilio_guard_sms_reject(r, ctx,
+                                   NGX_TWILIO_NUMBER_AMBIGUOUS,
+                                   NGX_HTTP_BAD_REQUEST,
+                                   "Content-Type is there %ui times: the "
+                                   "body could be read as either",
+                                   ntypes);
+    }
 
     type = ngx_http_twilio_guard_sms_body_type(r);
     blen = sizeof(bvalue);
@@ -633,6 +780,37 @@ ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
         }
 
         if (type == NGX_HTTP_TWILIO_GUARD_SMS_BODY_FORM) {
+
+            /*
+             * a JSON body sent as a form: a framework that parses JSON
+             * whatever the type says reads other members than the "&"
+             * pieces the guard reads
+             */
+
+            p = body.data;
+            last = p + body.len;
+
+            if (last - p >= 3 && p[0] == 0xef && p[1] == 0xbb
+                && p[2] == 0xbf)
+            {
+                p += 3;
+            }
+
+            while (p < last
+                   && (*p == ' ' || *p == '\t' || *p == '\r'
+                       || *p == '\n'))
+            {
+                p++;
+            }
+
+            if (p < last && (*p == '{' || *p == '[')) {
+                return ngx_http_twilio_guard_sms_reject(r, ctx,
+                                       NGX_TWILIO_NUMBER_AMBIGUOUS,
+                                       NGX_HTTP_BAD_REQUEST,
+                                       "a form body that starts as JSON "
+                                       "could be read as either");
+            }
+
             brc = ngx_twilio_form_value(body.data, body.len,
                                         (char *) scf->name.data,
                                         scf->name.len, bvalue, &blen,
@@ -781,13 +959,14 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_ctx_t *ctx)
 {
     u_char                                *p;
+    size_t                                 size;
     ngx_int_t                              rc;
     ngx_msec_t                             retry;
-    ngx_uint_t                             i, n, max, refused;
+    ngx_uint_t                             i, n, max, refused, pass;
     ngx_table_elt_t                       *h;
     ngx_http_twilio_guard_zone_t          *zone;
     ngx_http_twilio_guard_sms_limit_t     *limit;
-    ngx_http_twilio_guard_sms_counted_t   *counted;
+    ngx_http_twilio_guard_sms_counted_t   *counted, *all;
 
     if (scf->limits == NULL) {
         return NGX_OK;
@@ -807,77 +986,181 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
     }
 
     n = 0;
+    i = 0;
+    retry = 0;
+    refused = 0;
 
-    for (i = 0; i < scf->limits->nelts; i++) {
+    /*
+     * Pass 0 checks every limit without adding an entry to any zone, so a
+     * request that some limit refuses leaves nothing behind (refused
+     * requests neither fill a full=reject zone nor push the counters of
+     * the others out of a full=evict one).  Pass 1 then checks again and
+     * counts, each limit under its zone's lock: a limit that another
+     * worker filled in between still refuses, and what this request
+     * counted is taken back.
+     */
 
-        rc = ngx_http_twilio_guard_sms_count(r, &limit[i], ctx, counted, &n,
-                                             &retry, &refused);
-        if (rc == NGX_OK) {
-            continue;
+    for (pass = 0; pass < 2; pass++) {
+
+        for (i = 0; i < scf->limits->nelts; i++) {
+
+            if (ngx_http_twilio_guard_sms_counted_before(r, &limit[i], ctx)) {
+                /* the same line in a location before a redirect */
+                continue;
+            }
+
+            rc = ngx_http_twilio_guard_sms_count(r, &limit[i], ctx,
+                                                 pass ? counted : NULL, &n,
+                                                 &retry, &refused);
+            if (rc == NGX_OK) {
+                continue;
+            }
+
+            if (rc == NGX_DECLINED) {
+                /* a key of zero length (an empty variable): not counted */
+                continue;
+            }
+
+            break;
         }
 
-        if (rc == NGX_DECLINED) {
-            /* a key of zero length (an empty variable): not counted */
-            continue;
+        if (i < scf->limits->nelts) {
+            break;
+        }
+    }
+
+    if (pass == 2) {
+
+        /* what this request counted, for a location after a redirect */
+
+        if (ctx->ncounted == 0) {
+            ctx->counted = counted;
+            ctx->ncounted = n;
+            return NGX_OK;
         }
 
-        ngx_http_twilio_guard_sms_uncount(counted, n, r->connection->log);
-
-        if (rc == NGX_ABORT) {
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          "twilio_guard: number: internal_error: the key "
-                          "%V could not be evaluated", &limit[i].key_text);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        if (n == 0) {
+            return NGX_OK;
         }
 
-        zone = limit[i].zone->data;
+        size = sizeof(ngx_http_twilio_guard_sms_counted_t);
 
-        if (rc == NGX_ERROR) {
-            return ngx_http_twilio_guard_sms_reject(r, ctx,
-                                       NGX_TWILIO_LIMIT_UNAVAILABLE,
-                                       NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "twilio_guard_zone \"%V\" is full: "
-                                       "the counters of key=%V cannot be "
-                                       "kept (make the zone larger, or "
-                                       "set full=evict)",
-                                       &zone->shm_zone->shm.name,
-                                       &limit[i].key_text);
+        all = ngx_palloc(r->pool, (ctx->ncounted + n) * size);
+        if (all == NULL) {
+            return NGX_OK;
         }
 
-        ctx->limit = limit[i].key;
+        ngx_memcpy(all, ctx->counted, ctx->ncounted * size);
+        ngx_memcpy(all + ctx->ncounted, counted, n * size);
 
-        rc = ngx_http_twilio_guard_sms_reject(r, ctx, NGX_TWILIO_LIMITED,
-                                   NGX_HTTP_TOO_MANY_REQUESTS,
-                                   "key=%V over %V in zone \"%V\", "
-                                   "retry after %M ms",
-                                   &limit[i].key_text,
-                                   &limit[i].windows[refused].text,
-                                   &zone->shm_zone->shm.name, retry);
+        ctx->counted = all;
+        ctx->ncounted += n;
 
-        if (rc == NGX_DECLINED) {
-            return rc;
-        }
+        return NGX_OK;
+    }
 
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return rc;
-        }
+    ngx_http_twilio_guard_sms_uncount(counted, n, r->connection->log);
 
-        p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-        if (p == NULL) {
-            h->hash = 0;
-            return rc;
-        }
+    if (rc == NGX_ABORT) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "twilio_guard: number: internal_error: the key "
+                      "%V could not be evaluated", &limit[i].key_text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
 
-        h->hash = 1;
-        ngx_str_set(&h->key, "Retry-After");
-        h->value.data = p;
-        h->value.len = ngx_sprintf(p, "%M", (retry + 999) / 1000) - p;
+    zone = limit[i].zone->data;
 
+    if (rc == NGX_ERROR) {
+        return ngx_http_twilio_guard_sms_reject(r, ctx,
+                                   NGX_TWILIO_LIMIT_UNAVAILABLE,
+                                   NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "twilio_guard_zone \"%V\" is full: "
+                                   "the counters of key=%V cannot be "
+                                   "kept (make the zone larger, or "
+                                   "set full=evict)",
+                                   &zone->shm_zone->shm.name,
+                                   &limit[i].key_text);
+    }
+
+    ctx->limit = limit[i].key;
+
+    rc = ngx_http_twilio_guard_sms_reject(r, ctx, NGX_TWILIO_LIMITED,
+                               NGX_HTTP_TOO_MANY_REQUESTS,
+                               "key=%V over %V in zone \"%V\", "
+                               "retry after %M ms",
+                               &limit[i].key_text,
+                               &limit[i].windows[refused].text,
+                               &zone->shm_zone->shm.name, retry);
+
+    if (rc == NGX_DECLINED) {
         return rc;
     }
 
-    return NGX_OK;
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return rc;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        h->hash = 0;
+        return rc;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    h->value.data = p;
+    h->value.len = ngx_sprintf(p, "%M", (retry + 999) / 1000) - p;
+
+    return rc;
+}
+
+
+/*
+ * Whether every window of a limit was counted for this request already, in
+ * a location before an internal redirect (the same line, inherited or
+ * repeated: same zone, key and period).
+ */
+
+static ngx_uint_t
+ngx_http_twilio_guard_sms_counted_before(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_limit_t *limit,
+    ngx_http_twilio_guard_sms_ctx_t *ctx)
+{
+    size_t                          len;
+    u_char                          key[NGX_HTTP_TWILIO_GUARD_KEY_MAX];
+    ngx_uint_t                      w, i;
+    ngx_http_twilio_guard_zone_t   *zone;
+
+    if (ctx->ncounted == 0) {
+        return 0;
+    }
+
+    zone = limit->zone->data;
+
+    for (w = 0; w < limit->nwindows; w++) {
+
+        if (ngx_http_twilio_guard_sms_key(r, limit, ctx, w, key, &len)
+            != NGX_OK)
+        {
+            return 0;
+        }
+
+        for (i = 0; i < ctx->ncounted; i++) {
+            if (ctx->counted[i].zone == zone
+                && ctx->counted[i].len == len
+                && ngx_memcmp(ctx->counted[i].key, key, len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == ctx->ncounted) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -892,6 +1175,11 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
  * NGX_OK: counted; NGX_BUSY: refused (*refused, *retry: which window, in
  * how many ms a request would pass); NGX_ERROR: the zone is full;
  * NGX_DECLINED: an empty key, not counted; NGX_ABORT: no key (no memory).
+ *
+ * With counted NULL it only checks: no entry is added or counted.  The
+ * entry of a refusing window is moved to the front of the zone's queue in
+ * both cases, so under full=evict a counter that keeps refusing is the
+ * last to go, not the first.
  */
 
 static ngx_int_t
@@ -905,7 +1193,7 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
     u_char                                 key[NGX_HTTP_TWILIO_GUARD_KEY_MAX];
     uint32_t                               hash, bucket, prev, cur;
     ngx_int_t                              rc;
-    ngx_uint_t                             w, first;
+    ngx_uint_t                             w, first, created;
     ngx_msec_t                             now, period;
     ngx_http_twilio_guard_zone_t          *zone;
     ngx_http_twilio_guard_entry_t         *e;
@@ -945,6 +1233,10 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
         }
 
         if (prev + cur >= limit->windows[w].count) {
+            if (e) {
+                ngx_http_twilio_guard_zone_touch(zone, e);
+            }
+
             *refused = w;
             *retry = (cur >= limit->windows[w].count)
                      ? ((ngx_msec_t) (now / period) + 2) * period - now
@@ -954,9 +1246,14 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
         }
     }
 
+    if (counted == NULL) {
+        goto done;
+    }
+
     for (w = 0; w < limit->nwindows; w++) {
 
         (void) ngx_http_twilio_guard_sms_key(r, limit, ctx, w, key, &len);
+        created = 0;
 
         period = limit->windows[w].period;
         bucket = (uint32_t) ((now / period) & 0xffffff);
@@ -977,6 +1274,7 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
             /* full=evict: the oldest counters may go for new ones */
             e->pinned = !limit->evict;
             e->state = (uint64_t) bucket << 40;
+            created = 1;
         }
 
         bucket = ngx_http_twilio_guard_sms_window(e->state, bucket, &prev,
@@ -995,6 +1293,7 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
         c->hash = hash;
         c->bucket = bucket;
         c->len = len;
+        c->created = created;
         ngx_memcpy(c->key, key, len);
     }
 
@@ -1072,6 +1371,11 @@ ngx_http_twilio_guard_sms_uncount(
             if (cur) {
                 e->state--;
             }
+
+            /* an entry this request added, and nobody counted in since */
+            if (counted[i].created && (e->state & 0xffffffffff) == 0) {
+                ngx_http_twilio_guard_zone_delete(counted[i].zone, e);
+            }
         }
 
         ngx_http_twilio_guard_zone_unlock(counted[i].zone, log);
@@ -1110,9 +1414,18 @@ ngx_http_twilio_guard_sms_key(ngx_http_request_t *r,
         value.data = (u_char *) ctx->phone.e164;
         value.len = ctx->phone.len;
 
-        /* at least the calling code stays */
-        value.len = ngx_max(value.len - limit->range,
-                            1 + ctx->phone.cc_len);
+        /*
+         * at least the "+" and the calling code stay: a number may be
+         * shorter than the range (range:12 of "+3545551234"), so the
+         * subtraction is never made below them
+         */
+        if (value.len > 1 + ctx->phone.cc_len + limit->range) {
+            value.len -= limit->range;
+
+        } else {
+            value.len = ngx_min(value.len, 1 + ctx->phone.cc_len);
+        }
+
         break;
 
     case NGX_HTTP_TWILIO_GUARD_SMS_REGION:
@@ -1787,6 +2100,15 @@ ngx_http_twilio_guard_sms_init(ngx_conf_t *cf)
     }
 
     *h = ngx_http_twilio_guard_sms_handler;
+
+    /* the rewrite phase, which subrequests run (before a "return") */
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_REWRITE_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_twilio_guard_sms_subrequest_handler;
 
     return NGX_OK;
 }

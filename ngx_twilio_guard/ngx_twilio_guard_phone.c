@@ -347,6 +347,132 @@ ngx_twilio_form_decode(const unsigned char *s, size_t len,
 }
 
 
+/*
+ * Whether a decoded parameter name is name the way a common reader takes
+ * it: leading white space dropped (PHP), cut at a NUL (PHP) or at "["
+ * ("phone[]", "phone[x]": PHP, qs, Rack arrays), ASCII letter case
+ * ignored (ASP.NET Core, System.Text.Json's web defaults), and the
+ * non-ASCII letters that case-insensitive matching (Java, .NET, Go) folds
+ * to ASCII: U+017F (long s), U+0130 and U+0131 (dotted and dotless I),
+ * U+212A (Kelvin sign).  The same folding as the webhook guard's
+ * AccountSid rule (ngx_twilio_account_name() in the core).
+ */
+
+static int
+ngx_twilio_name_like(const unsigned char *key, size_t n, const char *name,
+    size_t name_len)
+{
+    size_t                i;
+    unsigned char         c;
+    const unsigned char  *p, *last;
+
+    p = key;
+    last = key + n;
+
+    while (p < last
+           && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'
+               || *p == '\v' || *p == '\f'))
+    {
+        p++;
+    }
+
+    for (i = 0; p < last && *p != '\0' && *p != '['; i++) {
+
+        if (i == name_len) {
+            return 0;
+        }
+
+        c = (unsigned char) name[i];
+
+        if (c >= 'A' && c <= 'Z') {
+            c |= 0x20;
+        }
+
+        if (*p == c || ((*p >= 'A' && *p <= 'Z') && (*p | 0x20) == c)) {
+            p++;
+            continue;
+        }
+
+        if (c == 's' && last - p >= 2 && p[0] == 0xc5 && p[1] == 0xbf) {
+            p += 2;
+            continue;
+        }
+
+        if (c == 'i' && last - p >= 2 && p[0] == 0xc4
+            && (p[1] == 0xb0 || p[1] == 0xb1))
+        {
+            p += 2;
+            continue;
+        }
+
+        if (c == 'k' && last - p >= 3 && p[0] == 0xe2 && p[1] == 0x84
+            && p[2] == 0xaa)
+        {
+            p += 3;
+            continue;
+        }
+
+        return 0;
+    }
+
+    return i == name_len;
+}
+
+
+/*
+ * A form key decoded as ngx_twilio_form_decode() does, with its leading
+ * white space left out (so padding cannot push a look-alike name past
+ * the buffer); cap + 1 when longer.
+ */
+
+static size_t
+ngx_twilio_form_key(const unsigned char *s, size_t len, unsigned char *out,
+    size_t cap)
+{
+    size_t  n, i;
+
+    n = ngx_twilio_form_decode(s, len, out, cap);
+
+    if (n <= cap) {
+        return n;
+    }
+
+    /* too long: drop the leading white space, then decode again */
+
+    for (i = 0; i < len; i++) {
+
+        if (s[i] == '+' || s[i] == ' ' || s[i] == '\t' || s[i] == '\n'
+            || s[i] == '\r' || s[i] == '\v' || s[i] == '\f')
+        {
+            continue;
+        }
+
+        if (s[i] == '%' && i + 2 < len
+            && (ngx_twilio_hex(s[i + 1]) == 0
+                && (ngx_twilio_hex(s[i + 2]) == 9
+                    || ngx_twilio_hex(s[i + 2]) == 10
+                    || ngx_twilio_hex(s[i + 2]) == 11
+                    || ngx_twilio_hex(s[i + 2]) == 12
+                    || ngx_twilio_hex(s[i + 2]) == 13)))
+        {
+            i += 2;
+            continue;
+        }
+
+        if (s[i] == '%' && i + 2 < len && ngx_twilio_hex(s[i + 1]) == 2
+            && ngx_twilio_hex(s[i + 2]) == 0)
+        {
+            i += 2;
+            continue;
+        }
+
+        break;
+    }
+
+    return ngx_twilio_form_decode(s + i, len - i, out, cap);
+}
+
+
 int
 ngx_twilio_form_value(const unsigned char *s, size_t len, const char *name,
     size_t name_len, unsigned char *out, size_t *out_len, unsigned *count)
@@ -381,9 +507,10 @@ ngx_twilio_form_value(const unsigned char *s, size_t len, const char *name,
             eq = amp;
         }
 
-        n = ngx_twilio_form_decode(p, eq - p, key, name_len);
+        n = ngx_twilio_form_key(p, eq - p, key, sizeof(key) - 1);
 
-        if (n == name_len && memcmp(key, name, name_len) == 0) {
+        if (n < sizeof(key) && ngx_twilio_name_like(key, n, name, name_len))
+        {
             found++;
 
             if (found == 1) {
@@ -861,7 +988,8 @@ ngx_twilio_json_value(const unsigned char *s, size_t len, const char *name,
         j.p++;
         ngx_twilio_json_ws(&j);
 
-        if (n == name_len && memcmp(key, name, name_len) == 0) {
+        if (n < sizeof(key) && ngx_twilio_name_like(key, n, name, name_len))
+        {
             found++;
 
             if (found == 1 && j.p < j.end && *j.p == '"') {

@@ -63,6 +63,18 @@ my $n = Twilio::Nginx->new(name => 'attack3', port => $port, workers => 2,
             add_header X-Result \$twilio_guard_number_result always;
             proxy_pass http://127.0.0.1:$B;
         }
+        location /front2 {
+            twilio_guard_number phone default_country=US;
+            twilio_guard_limit zone=sms key=number 2/1h;
+            try_files /nonexistent \@limited2;
+        }
+        location \@limited2 {
+            twilio_guard_number phone default_country=US;
+            twilio_guard_limit zone=sms key=number 2/1h;
+            twilio_guard_limit zone=sms key=all 100/1h;
+            add_header X-Result \$twilio_guard_number_result always;
+            proxy_pass http://127.0.0.1:$B;
+        }
         location /mirrored {
             mirror /plain2;
             proxy_pass http://127.0.0.1:$B;
@@ -244,8 +256,9 @@ SKIP: {
     is backend_hits(), 3, 'dry run: all three reached the app';
 }
 
-# FINDING E: one verdict per request skips the limits of the location an
-# internal redirect leads to.  A front location names the number (say, to
+# regression (was FINDING E): one verdict per request skipped the limits of
+# the location an internal redirect leads to; now the number guard checks
+# again where the number configuration differs.  A front location names the number (say, to
 # refuse invalid ones early) and try_files sends the request to a named
 # location with the limits, as the webhook guard's README split does;
 # ngx_http_twilio_guard_sms_handler() finds the front location's verdict
@@ -253,30 +266,33 @@ SKIP: {
 # @limited never counts.  The webhook guard checks again where the
 # location's configuration differs (check_again); the number guard does
 # not, and docs/directives.md says nothing about it.
-SKIP: {
-    skip 'FINDING E (set TEST_NGINX_ATTACK_FINDINGS=1)', 1 unless $FINDINGS;
+{
     is join(',', map { (split ' ', status('/front', json('+14155550199')))[0] }
                      1 .. 3),
-       '200,429,429', 'FINDING E: the limit of @limited applies';
+       '200,429,429', 'redirect: the limit of @limited applies';
+
+    # the same line before and after the redirect counts the request once
+    is join(',', map { (split ' ', status('/front2', json('+14155550171')))[0] }
+                     1 .. 3),
+       '200,200,429', 'redirect: a line counted before it is not counted twice';
 }
 
-# FINDING F: subrequests skip the access phase, so a mirror (or SSI,
-# auth_request) into a twilio_guard_number location reaches its proxy_pass
-# unchecked and uncounted: the same number three times, and every
-# mirrored copy reaches the app, past 1/1h.  The webhook
-# guard refuses such subrequests (subrequest_unchecked); the number guard
-# has no such check.
-SKIP: {
-    skip 'FINDING F (set TEST_NGINX_ATTACK_FINDINGS=1)', 1 unless $FINDINGS;
+# regression (was FINDING F): subrequests skip the access phase, so a
+# mirror (or SSI, auth_request) into a twilio_guard_number location reached
+# its proxy_pass unchecked and uncounted: the same number three times, and
+# every mirrored copy reached the app, past 1/1h.  Now, as the webhook
+# guard does, such a subrequest is refused (subrequest_unchecked) unless
+# its main request passed the number guard.
+{
     backend_reset();
     $n->send(req('/mirrored', json('+14155550194'))) for 1 .. 3;
     sleep 0.5;
     cmp_ok backend_hits(), '<=', 4,
-           'FINDING F: the mirror into /plain2 (1/1h) is counted';
+           'mirror: the mirror into /plain2 (1/1h) is counted';
 }
 
-# FINDING A: names other readers take for "phone".  The guard matches the
-# parameter name byte for byte, so a second copy under a name that the
+# regression (was FINDING A): names other readers take for "phone".  The
+# guard matched the parameter name byte for byte, so a second copy under a name that the
 # application's framework folds to the same one is not counted: the guard
 # checks and counts the first (a decoy in an allowed region, a fresh one
 # each time) while the application reads the other (the premium number
@@ -286,55 +302,55 @@ SKIP: {
 # parses JSON whatever the Content-Type says (or reads the last of two
 # Content-Type headers) sees a JSON body the guard read as a form.  The
 # webhook guard refuses all of these for AccountSid
-# (ngx_twilio_key_names_account in the core); the number guard does not.
-SKIP: {
-    skip 'FINDING A (set TEST_NGINX_ATTACK_FINDINGS=1)', 6 unless $FINDINGS;
+# (ngx_twilio_key_names_account in the core); now the number guard counts
+# look-alike names as copies and refuses the two body confusions.
+{
     is status('/open', form('phone=%2B14155550105&Phone=%2B447700900123')),
-       '400 number_ambiguous', 'FINDING A: phone and Phone in a form';
+       '400 number_ambiguous', 'names: phone and Phone in a form';
     is status('/open', '{"phone":"+14155550105","PHONE":"+447700900123"}'),
-       '400 number_ambiguous', 'FINDING A: phone and PHONE in JSON';
+       '400 number_ambiguous', 'names: phone and PHONE in JSON';
     is status('/open', form('phone=%2B14155550105&+phone=%2B447700900123')),
-       '400 number_ambiguous', 'FINDING A: " phone" (PHP drops the space)';
+       '400 number_ambiguous', 'names: " phone" (PHP drops the space)';
     is status('/open', form('phone=%2B14155550105&phone[]=%2B447700900123')),
-       '400 number_ambiguous', 'FINDING A: phone[] (PHP, qs, Rack)';
+       '400 number_ambiguous', 'names: phone[] (PHP, qs, Rack)';
     is status('/open', form('{"x":"&phone=%2B14155550105&",'
                             . '"phone":"+447700900123"}')),
-       '400 number_ambiguous', 'FINDING A: a JSON body sent as a form';
+       '400 number_ambiguous', 'names: a JSON body sent as a form';
     is status('/open', '{"x":"&phone=%2B14155550105&","phone":"+447700900123"}',
               'application/x-www-form-urlencoded',
               'Content-Type: application/json'),
-       '400 number_ambiguous', 'FINDING A: two Content-Type headers';
+       '400 number_ambiguous', 'names: two Content-Type headers';
 }
 
-# FINDING B: requests refused by a later limit fill the zone.  Every limit
-# before the refusing one inserts its entries (pinned, living two periods)
-# before the refusal, and ngx_http_twilio_guard_sms_uncount() takes back
-# the count but leaves the entry.  So with key=all at its limit, a bot
+# regression (was FINDING B): requests refused by a later limit filled the
+# zone.  Every limit before the refusing one inserted its entries (pinned,
+# living two periods) before the refusal, and
+# ngx_http_twilio_guard_sms_uncount() took back the count but left the
+# entry; now every limit is checked before any entry is added.  So with key=all at its limit, a bot
 # sending fresh numbers is refused (429, no SMS, nothing to pay), yet each
 # refusal leaves a key=number entry: the zone fills, and every genuine
 # user with a number not yet in it gets 503 limit_unavailable for up to
 # two periods (two days with a 1d window), long after key=all would have
 # let them through again.
-SKIP: {
-    skip 'FINDING B (set TEST_NGINX_ATTACK_FINDINGS=1)', 2 unless $FINDINGS;
+{
     my %st;
     $st{ (split ' ', status('/fill', json(sprintf '+1415555%04d', $_)))[0] }++
         for 1 .. 400;
-    is $st{200}, 3, 'FINDING B: key=all lets 3 of 400 through';
+    is $st{200}, 3, 'fill: key=all lets 3 of 400 through';
     is status('/victim', json('+12125550123')), '200 ok',
-       'FINDING B: a genuine user of the same zone is not refused 503';
+       'fill: a genuine user of the same zone is not refused 503';
 }
 
-# FINDING C: with full=evict, the same refused requests evict the key=all
-# counter itself (it is touched only when a request passes, so it becomes
-# the oldest), and the global budget starts again: "key=all 3/1h" lets
-# dozens through in a minute.  Same cause as FINDING B.
-SKIP: {
-    skip 'FINDING C (set TEST_NGINX_ATTACK_FINDINGS=1)', 1 unless $FINDINGS;
+# regression (was FINDING C): with full=evict, the same refused requests
+# evicted the key=all counter itself (it was touched only when a request
+# passed, so it became the oldest), and the global budget started again:
+# "key=all 3/1h" let dozens through in a minute.  Now refused requests
+# add no entry, and the refusing counter is moved to the front.
+{
     backend_reset();
     status('/evict', json(sprintf '+1646555%04d', $_)) for 1 .. 1500;
     cmp_ok backend_hits(), '<=', 3,
-           'FINDING C: key=all 3/1h full=evict lets at most 3 through';
+           'evict: key=all 3/1h full=evict lets at most 3 through';
 }
 
 # regression: numbers are masked in every line the module writes.
@@ -373,20 +389,19 @@ SKIP: {
     }
 }
 
-# FINDING D (last: it kills a worker): key=range:N takes N digits off the
-# E.164 number with an unsigned subtraction.  N may be up to 12, and many
-# numbers are shorter than that with the "+": Iceland's +354 5551234 is
-# 11 bytes.  ngx_http_twilio_guard_sms_key() computes value.len - range,
-# which wraps around, ngx_max() keeps the huge value, and the MD5 of "a
-# long key" reads far past the number: the worker dies of SIGSEGV holding
-# the zone's lock.  Any client can send such a number where it is allowed.
-SKIP: {
-    skip 'FINDING D (set TEST_NGINX_ATTACK_FINDINGS=1)', 2 unless $FINDINGS;
+# regression (was FINDING D; last: it killed a worker): key=range:N takes
+# N digits off the E.164 number.  N may be up to 12, and many numbers are
+# shorter than that with the "+": Iceland's +354 5551234 is 11 bytes.
+# ngx_http_twilio_guard_sms_key() computed value.len - range unsigned,
+# which wrapped around, and the MD5 of "a long key" read far past the
+# number: the worker died of SIGSEGV holding the zone's lock.  Now the "+"
+# and the calling code always stay.
+{
     is status('/range12', json('+3545551234')), '200 ok',
-       'FINDING D: a 7-digit Icelandic number under key=range:12';
+       'range: a 7-digit Icelandic number under key=range:12';
     sleep 0.5;
     ok !(grep { /signal|was locked/ } $n->bad_log_lines),
-       'FINDING D: no worker died';
+       'range: no worker died';
 }
 
 $n->stop;

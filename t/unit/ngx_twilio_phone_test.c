@@ -258,7 +258,27 @@ main(int argc, char **argv)
     form("", "To", NGX_TWILIO_PARAM_MISSING, NULL, 0);
     form("To=1&To=2", "To", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
     form("To=1&%54o=2", "To", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
-    form("to=1&TO=2", "To", NGX_TWILIO_PARAM_MISSING, NULL, 0);
+    form("to=1&TO=2", "To", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("to=1", "To", NGX_TWILIO_PARAM_FOUND, "1", 1);
+    form("phone=1&Phone=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("phone=1&+phone=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("phone=1&%20%09phone=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS,
+         NULL, 2);
+    form("phone=1&phone[]=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("phone=1&phone%5Bx%5D=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS,
+         NULL, 2);
+    form("phone=1&phone%00x=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("phone=1&pHoNe=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("ask=1&a%C5%BFk=2", "ask", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("id=1&%C4%B0d=2", "id", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("key=1&%E2%84%AAey=2", "key", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("phone=1&phones=2&xphone=3&phon=4", "phone", NGX_TWILIO_PARAM_FOUND,
+         "1", 1);
+    form("phone=1&++++++++++++++++++++++++++++++++++++++++++++++++++++++++++"
+         "++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++"
+         "++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++"
+         "++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++++"
+         "phone=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
     form("To&x=1", "To", NGX_TWILIO_PARAM_FOUND, "", 1);
     form("To=%zz%2", "To", NGX_TWILIO_PARAM_FOUND, "%zz%2", 1);
     form("phone=111111111111111111111111111111111111111111111111111111111111"
@@ -276,6 +296,9 @@ main(int argc, char **argv)
     json("{\"phone\":\"\\u0000\"}", "phone", NGX_TWILIO_PARAM_FOUND, "", 1);
     json("{\"phone\":\"1\",\"phone\":\"2\"}", "phone",
          NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 0);
+    json("{\"phone\":\"1\",\"PHONE\":\"2\"}", "phone",
+         NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 0);
+    json("{\"Phone\":\"1\"}", "phone", NGX_TWILIO_PARAM_FOUND, "1", 0);
     json("{\"phone\":1}", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
     json("{\"phone\":null}", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
     json("{\"a\":1}", "phone", NGX_TWILIO_PARAM_MISSING, NULL, 0);
