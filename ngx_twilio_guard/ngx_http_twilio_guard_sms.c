@@ -987,6 +987,7 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
 
     n = 0;
     i = 0;
+    rc = NGX_OK;
     retry = 0;
     refused = 0;
 
