@@ -737,20 +737,35 @@ ngx_http_twilio_guard_keys(ngx_http_request_t *r,
 static ngx_http_twilio_guard_ctx_t *
 ngx_http_twilio_guard_get_ctx(ngx_http_request_t *r)
 {
-    ngx_pool_cleanup_t           *cln;
-    ngx_http_twilio_guard_ctx_t  *ctx;
+    return ngx_http_twilio_guard_find_ctx(r, &ngx_http_twilio_guard_module,
+                                          ngx_http_twilio_guard_cleanup);
+}
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_twilio_guard_module);
+
+/*
+ * The context of module m, found again through the pool cleanup (with
+ * the given handler) it lives in when an internal redirect has cleared
+ * the request's module contexts.  The SMS guard's context is kept the
+ * same way.
+ */
+
+void *
+ngx_http_twilio_guard_find_ctx(ngx_http_request_t *r, ngx_module_t *m,
+    ngx_pool_cleanup_pt handler)
+{
+    void                *ctx;
+    ngx_pool_cleanup_t  *cln;
+
+    ctx = r->ctx[m->ctx_index];
 
     if (ctx || !(r->internal || r->filter_finalize)) {
         return ctx;
     }
 
     for (cln = r->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_twilio_guard_cleanup) {
-            ctx = cln->data;
-            ngx_http_set_ctx(r, ctx, ngx_http_twilio_guard_module);
-            return ctx;
+        if (cln->handler == handler) {
+            r->ctx[m->ctx_index] = cln->data;
+            return cln->data;
         }
     }
 

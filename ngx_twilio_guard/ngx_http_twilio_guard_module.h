@@ -105,6 +105,8 @@ typedef struct {
 } ngx_http_twilio_guard_ctx_t;
 
 
+void *ngx_http_twilio_guard_find_ctx(ngx_http_request_t *r, ngx_module_t *m,
+    ngx_pool_cleanup_pt handler);
 ngx_uint_t ngx_http_twilio_guard_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_str_t *value);
 ngx_str_t *ngx_http_twilio_guard_log_value(ngx_http_request_t *r,

@@ -494,24 +494,9 @@ ngx_http_twilio_guard_sms_body_handler(ngx_http_request_t *r)
 static ngx_http_twilio_guard_sms_ctx_t *
 ngx_http_twilio_guard_sms_get_ctx(ngx_http_request_t *r)
 {
-    ngx_pool_cleanup_t               *cln;
-    ngx_http_twilio_guard_sms_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_twilio_guard_sms_module);
-
-    if (ctx || !(r->internal || r->filter_finalize)) {
-        return ctx;
-    }
-
-    for (cln = r->pool->cleanup; cln; cln = cln->next) {
-        if (cln->handler == ngx_http_twilio_guard_sms_cleanup) {
-            ctx = cln->data;
-            ngx_http_set_ctx(r, ctx, ngx_http_twilio_guard_sms_module);
-            return ctx;
-        }
-    }
-
-    return NULL;
+    return ngx_http_twilio_guard_find_ctx(r,
+                                          &ngx_http_twilio_guard_sms_module,
+                                          ngx_http_twilio_guard_sms_cleanup);
 }
 
 
