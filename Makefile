@@ -23,6 +23,13 @@ NGINX     ?= /usr/sbin/nginx
 MODULE    := $(BUILD)/ngx_http_twilio_guard_module.so
 SOURCES   := config $(wildcard ngx_twilio_guard/*.c ngx_twilio_guard/*.h)
 
+# compiled and linked as Debian builds nginx and its module packages
+# (dpkg-buildflags): optimised, with the stack protector, _FORTIFY_SOURCE
+# and full RELRO; nginx's own default would be -O without them
+NGX_CC_OPT ?= -g -O2 -fstack-protector-strong -Wformat \
+	-Werror=format-security -fPIC -Wdate-time -D_FORTIFY_SOURCE=2
+NGX_LD_OPT ?= -Wl,-z,relro -Wl,-z,now -fPIC
+
 export TEST_NGINX_BINARY ?= $(NGINX)
 export TEST_NGINX_LOAD_MODULES ?= $(MODULE)
 
@@ -46,11 +53,12 @@ deps:
 	@util/deps build
 
 # nginx's configure writes into its source tree, so work on a copy
-$(BUILD)/nginx/Makefile: config | deps
+$(BUILD)/nginx/Makefile: config Makefile | deps
 	rm -rf $(BUILD)/src $(BUILD)/nginx
 	mkdir -p $(BUILD)
 	cp -r $(NGX_SRC) $(BUILD)/src
 	cd $(BUILD)/src && . ./conf_flags && ./configure "$${NGX_CONF_FLAGS[@]}" \
+	    --with-cc-opt="$(NGX_CC_OPT)" --with-ld-opt="$(NGX_LD_OPT)" \
 	    --add-dynamic-module=$(REPO) --builddir=$(BUILD)/nginx >/dev/null
 
 $(MODULE): $(BUILD)/nginx/Makefile $(SOURCES)
