@@ -68,7 +68,7 @@ $(MODULE): $(BUILD)/nginx/Makefile $(SOURCES)
 # the pure core alone, with sanitizers, for unit tests and tools
 unit: $(BUILD)/unit/core_test $(BUILD)/unit/core_test_scalar \
 	$(BUILD)/unit/core_test_legacy $(BUILD)/unit/ngx_twilio_validate \
-	$(BUILD)/unit/phone_test
+	$(BUILD)/unit/phone_test $(BUILD)/unit/phone_test_scalar
 
 $(BUILD)/unit/core_test: t/unit/ngx_twilio_core_test.c $(CORE_DEPS) | deps
 	@mkdir -p $(@D)
@@ -97,6 +97,12 @@ $(BUILD)/unit/phone_test: t/unit/ngx_twilio_phone_test.c $(PHONE_DEPS) \
 		| deps
 	@mkdir -p $(@D)
 	$(UNIT_CC) $(UNIT_SAN) -o $@ $< $(PHONE)
+
+# the same without the SSE2 code paths, as on other CPUs
+$(BUILD)/unit/phone_test_scalar: t/unit/ngx_twilio_phone_test.c \
+		$(PHONE_DEPS) | deps
+	@mkdir -p $(@D)
+	$(UNIT_CC) $(UNIT_SAN) -DNGX_TWILIO_NO_SIMD -o $@ $< $(PHONE)
 
 # the phone table from python3-phonenumbers (util/gen-phone-table)
 phone-table:

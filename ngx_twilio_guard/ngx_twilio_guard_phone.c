@@ -14,6 +14,16 @@
 #include "ngx_twilio_guard_phone_table.h"
 
 
+/* SSE2 is part of x86-64; NGX_TWILIO_NO_SIMD builds the portable code */
+
+#if (defined __SSE2__ && !defined NGX_TWILIO_NO_SIMD)
+#include <emmintrin.h>
+#define NGX_TWILIO_PHONE_SSE2  1
+#else
+#define NGX_TWILIO_PHONE_SSE2  0
+#endif
+
+
 #define NCCS      (sizeof(ngx_twilio_phone_ccs)                              \
                    / sizeof(ngx_twilio_phone_ccs[0]))
 #define NREGIONS  (sizeof(ngx_twilio_phone_regions)                          \
@@ -369,6 +379,22 @@ ngx_twilio_name_like(const unsigned char *key, size_t n, const char *name,
     p = key;
     last = key + n;
 
+    /*
+     * most names differ from the first byte on: an ASCII byte that is
+     * not white space and not the name's first letter, folded, ends it
+     */
+
+    if (n > 0 && name_len > 0) {
+        c = (unsigned char) name[0];
+        c |= (c >= 'A' && c <= 'Z') ? 0x20 : 0;
+
+        if (*p > ' ' && *p < 0x80 && *p != c
+            && !(*p >= 'A' && *p <= 'Z' && (*p | 0x20) == c))
+        {
+            return 0;
+        }
+    }
+
     while (p < last
            && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'
                || *p == '\v' || *p == '\f'))
@@ -552,10 +578,12 @@ typedef struct {
 } ngx_twilio_json_t;
 
 
-static void
+static inline void
 ngx_twilio_json_ws(ngx_twilio_json_t *j)
 {
-    while (j->p < j->end
+    /* every white space byte is " " or below: most bytes end it at once */
+
+    while (j->p < j->end && *j->p <= ' '
            && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n'
                || *j->p == '\r'))
     {
@@ -638,6 +666,46 @@ ngx_twilio_utf8(const unsigned char *p, const unsigned char *end)
 }
 
 
+/*
+ * The end of the run of plain string bytes at p: printable ASCII other
+ * than '"' and the backslash, which are copied as they are.  Sixteen
+ * bytes at a time where SSE2 is there: a signed compare below 0x20 finds
+ * both control bytes and bytes from 0x80 on (negative as signed).
+ */
+
+static inline const unsigned char *
+ngx_twilio_json_plain(const unsigned char *p, const unsigned char *end)
+{
+#if (NGX_TWILIO_PHONE_SSE2)
+    unsigned  m;
+    __m128i   v, hit;
+
+    while (end - p >= 16) {
+        v = _mm_loadu_si128((const __m128i *) p);
+
+        hit = _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)),
+                           _mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
+        hit = _mm_or_si128(hit, _mm_cmpeq_epi8(v, _mm_set1_epi8('\\')));
+
+        m = (unsigned) _mm_movemask_epi8(hit);
+
+        if (m != 0) {
+            /* the lowest bit set is the first byte that ends the run */
+            return p + __builtin_ctz(m);
+        }
+
+        p += 16;
+    }
+#endif
+
+    while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
+        p++;
+    }
+
+    return p;
+}
+
+
 static void
 ngx_twilio_json_put(unsigned char *out, size_t cap, size_t *n,
     const unsigned char *b, size_t len)
@@ -650,122 +718,157 @@ ngx_twilio_json_put(unsigned char *out, size_t cap, size_t *n,
 }
 
 
+/* the UTF-8 form of a code point at b; returns its length */
+
+static size_t
+ngx_twilio_json_utf8_put(unsigned c, unsigned char *b)
+{
+    if (c < 0x80) {
+        b[0] = (unsigned char) c;
+        return 1;
+    }
+
+    if (c < 0x800) {
+        b[0] = (unsigned char) (0xc0 | (c >> 6));
+        b[1] = (unsigned char) (0x80 | (c & 0x3f));
+        return 2;
+    }
+
+    if (c < 0x10000) {
+        b[0] = (unsigned char) (0xe0 | (c >> 12));
+        b[1] = (unsigned char) (0x80 | ((c >> 6) & 0x3f));
+        b[2] = (unsigned char) (0x80 | (c & 0x3f));
+        return 3;
+    }
+
+    b[0] = (unsigned char) (0xf0 | (c >> 18));
+    b[1] = (unsigned char) (0x80 | ((c >> 12) & 0x3f));
+    b[2] = (unsigned char) (0x80 | ((c >> 6) & 0x3f));
+    b[3] = (unsigned char) (0x80 | (c & 0x3f));
+    return 4;
+}
+
+
+/*
+ * The escape at j->p (a backslash), decoded into b; returns its length
+ * there, or 0 for an invalid escape.  A "\u" surrogate must be a high one
+ * followed by a low one.
+ */
+
+static size_t
+ngx_twilio_json_escape(ngx_twilio_json_t *j, unsigned char *b)
+{
+    unsigned  c, lo;
+
+    if (j->end - j->p < 2) {
+        return 0;
+    }
+
+    c = j->p[1];
+    j->p += 2;
+
+    switch (c) {
+    case '"': case '\\': case '/':
+        break;
+    case 'b': c = '\b'; break;
+    case 'f': c = '\f'; break;
+    case 'n': c = '\n'; break;
+    case 'r': c = '\r'; break;
+    case 't': c = '\t'; break;
+
+    case 'u':
+        if (ngx_twilio_json_hex4(j, &c) != 0
+            || (c >= 0xdc00 && c <= 0xdfff))
+        {
+            /* not four hex digits, or a lone low surrogate */
+            return 0;
+        }
+
+        if (c >= 0xd800 && c <= 0xdbff) {
+            if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u') {
+                return 0;
+            }
+
+            j->p += 2;
+
+            if (ngx_twilio_json_hex4(j, &lo) != 0
+                || lo < 0xdc00 || lo > 0xdfff)
+            {
+                return 0;
+            }
+
+            c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
+        }
+
+        return ngx_twilio_json_utf8_put(c, b);
+
+    default:
+        return 0;
+    }
+
+    b[0] = (unsigned char) c;
+
+    return 1;
+}
+
+
 /*
  * A string at j->p (at its opening quote), decoded into out while it
- * fits in cap; *n is its whole decoded length.  Returns 0 or -1.
+ * fits in cap (out NULL: only skipped); *n is its whole decoded length.
+ * Runs of plain bytes are found sixteen at a time and copied at once.
+ * Returns 0 or -1.
  */
 
 static int
 ngx_twilio_json_string(ngx_twilio_json_t *j, unsigned char *out, size_t cap,
     size_t *n)
 {
-    size_t          l;
-    unsigned        c, lo;
-    unsigned char   b[4];
+    size_t                l;
+    unsigned char         b[4];
+    const unsigned char  *s;
 
     *n = 0;
     j->p++;
 
-    while (j->p < j->end) {
-        c = *j->p;
+    for ( ;; ) {
+        s = j->p;
+        j->p = ngx_twilio_json_plain(s, j->end);
 
-        if (c == '"') {
+        if (j->p != s) {
+            ngx_twilio_json_put(out, cap, n, s, j->p - s);
+        }
+
+        if (j->p == j->end) {
+            return -1;
+        }
+
+        if (*j->p == '"') {
             j->p++;
             return 0;
         }
 
-        if (c < 0x20) {
+        if (*j->p < 0x20) {
             return -1;
         }
 
-        if (c != '\\') {
-            l = ngx_twilio_utf8(j->p, j->end);
+        if (*j->p == '\\') {
+            l = ngx_twilio_json_escape(j, b);
             if (l == 0) {
                 return -1;
             }
 
-            ngx_twilio_json_put(out, cap, n, j->p, l);
-            j->p += l;
-            continue;
-        }
-
-        if (j->end - j->p < 2) {
-            return -1;
-        }
-
-        c = j->p[1];
-        j->p += 2;
-
-        switch (c) {
-        case '"': case '\\': case '/':
-            break;
-        case 'b': c = '\b'; break;
-        case 'f': c = '\f'; break;
-        case 'n': c = '\n'; break;
-        case 'r': c = '\r'; break;
-        case 't': c = '\t'; break;
-
-        case 'u':
-            if (ngx_twilio_json_hex4(j, &c) != 0) {
-                return -1;
-            }
-
-            if (c >= 0xdc00 && c <= 0xdfff) {
-                /* a lone low surrogate */
-                return -1;
-            }
-
-            if (c >= 0xd800 && c <= 0xdbff) {
-                if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u') {
-                    return -1;
-                }
-
-                j->p += 2;
-
-                if (ngx_twilio_json_hex4(j, &lo) != 0
-                    || lo < 0xdc00 || lo > 0xdfff)
-                {
-                    return -1;
-                }
-
-                c = 0x10000 + ((c - 0xd800) << 10) + (lo - 0xdc00);
-            }
-
-            if (c < 0x80) {
-                b[0] = (unsigned char) c;
-                l = 1;
-
-            } else if (c < 0x800) {
-                b[0] = (unsigned char) (0xc0 | (c >> 6));
-                b[1] = (unsigned char) (0x80 | (c & 0x3f));
-                l = 2;
-
-            } else if (c < 0x10000) {
-                b[0] = (unsigned char) (0xe0 | (c >> 12));
-                b[1] = (unsigned char) (0x80 | ((c >> 6) & 0x3f));
-                b[2] = (unsigned char) (0x80 | (c & 0x3f));
-                l = 3;
-
-            } else {
-                b[0] = (unsigned char) (0xf0 | (c >> 18));
-                b[1] = (unsigned char) (0x80 | ((c >> 12) & 0x3f));
-                b[2] = (unsigned char) (0x80 | ((c >> 6) & 0x3f));
-                b[3] = (unsigned char) (0x80 | (c & 0x3f));
-                l = 4;
-            }
-
             ngx_twilio_json_put(out, cap, n, b, l);
             continue;
+        }
 
-        default:
+        l = ngx_twilio_utf8(j->p, j->end);
+        if (l == 0) {
             return -1;
         }
 
-        b[0] = (unsigned char) c;
-        ngx_twilio_json_put(out, cap, n, b, 1);
+        ngx_twilio_json_put(out, cap, n, j->p, l);
+        j->p += l;
     }
-
-    return -1;
 }
 
 
@@ -937,21 +1040,71 @@ ngx_twilio_json_skip(ngx_twilio_json_t *j, unsigned depth)
 }
 
 
+/*
+ * A member's name at j->p (at its opening quote), then the ":" after it.
+ * A name with no escape and only printable ASCII is its own bytes in the
+ * body (*name points there); another is decoded into buf (of size
+ * NGX_TWILIO_PHONE_NAME_MAX).  Returns 0 or -1.
+ */
+
+#define NGX_TWILIO_PHONE_NAME_MAX  256
+
+static int
+ngx_twilio_json_name(ngx_twilio_json_t *j, unsigned char *buf,
+    const unsigned char **name, size_t *n)
+{
+    const unsigned char  *p;
+
+    if (j->p == j->end || *j->p != '"') {
+        return -1;
+    }
+
+    p = ngx_twilio_json_plain(j->p + 1, j->end);
+
+    if (p < j->end && *p == '"') {
+        *name = j->p + 1;
+        *n = p - (j->p + 1);
+        j->p = p + 1;
+
+    } else {
+        if (ngx_twilio_json_string(j, buf, NGX_TWILIO_PHONE_NAME_MAX, n)
+            != 0)
+        {
+            return -1;
+        }
+
+        *name = buf;
+    }
+
+    ngx_twilio_json_ws(j);
+
+    if (j->p == j->end || *j->p != ':') {
+        return -1;
+    }
+
+    j->p++;
+    ngx_twilio_json_ws(j);
+
+    return 0;
+}
+
+
 int
 ngx_twilio_json_value(const unsigned char *s, size_t len, const char *name,
     size_t name_len, unsigned char *out, size_t *out_len, unsigned *count)
 {
-    size_t             n, cap;
-    unsigned           found, bad;
-    unsigned char      key[256];
-    ngx_twilio_json_t  j;
+    size_t                n, cap;
+    unsigned              found, bad;
+    unsigned char         buf[NGX_TWILIO_PHONE_NAME_MAX];
+    ngx_twilio_json_t     j;
+    const unsigned char  *key;
 
     cap = *out_len;
     *out_len = 0;
     found = 0;
     bad = 0;
 
-    if (name_len >= sizeof(key)) {
+    if (name_len >= sizeof(buf)) {
         return NGX_TWILIO_PARAM_MALFORMED;
     }
 
@@ -973,22 +1126,13 @@ ngx_twilio_json_value(const unsigned char *s, size_t len, const char *name,
     }
 
     for ( ;; ) {
-        if (j.p == j.end || *j.p != '"'
-            || ngx_twilio_json_string(&j, key, sizeof(key), &n) != 0)
-        {
+        if (ngx_twilio_json_name(&j, buf, &key, &n) != 0) {
             return NGX_TWILIO_PARAM_MALFORMED;
         }
 
-        ngx_twilio_json_ws(&j);
+        /* a name too long to decode whole is no name of the guard's */
 
-        if (j.p == j.end || *j.p != ':') {
-            return NGX_TWILIO_PARAM_MALFORMED;
-        }
-
-        j.p++;
-        ngx_twilio_json_ws(&j);
-
-        if (n < sizeof(key) && ngx_twilio_name_like(key, n, name, name_len))
+        if (n < sizeof(buf) && ngx_twilio_name_like(key, n, name, name_len))
         {
             found++;
 
@@ -1013,7 +1157,11 @@ ngx_twilio_json_value(const unsigned char *s, size_t len, const char *name,
                 }
             }
 
-        } else if (ngx_twilio_json_skip(&j, 1) != 0) {
+        } else if ((j.p < j.end && *j.p == '"')
+                   ? ngx_twilio_json_string(&j, NULL, 0, &n) != 0
+                   : ngx_twilio_json_skip(&j, 1) != 0)
+        {
+            /* a string, the usual member, skipped without a call more */
             return NGX_TWILIO_PARAM_MALFORMED;
         }
 

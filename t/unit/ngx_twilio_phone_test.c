@@ -104,6 +104,101 @@ json(const char *in, const char *name, int expect, const char *value,
 }
 
 
+/*
+ * Strings of every length around the sixteen-byte runs of the scanner,
+ * with one special byte sequence at every position: in the value that is
+ * read, and in a member before it that is only skipped.
+ */
+
+static void
+json_runs(void)
+{
+    int            rc, bad;
+    char           doc[256], pad[64];
+    size_t         n, k, s, len, plen, vlen, slen;
+    unsigned       count;
+    unsigned char  out[64], want[64];
+
+    static const struct {
+        const char  *raw;
+        const char  *decoded;    /* NULL: not valid JSON */
+    } special[] = {
+        { "\xc3\xa9", "\xc3\xa9" },
+        { "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80" },
+        { "\\n", "\n" },
+        { "\\u002B", "+" },
+        { "\\\"", "\"" },
+        { "~", "~" },
+        { "\x7f", "\x7f" },
+        { "\x01", NULL },
+        { "\x1f", NULL },
+        { "\xff", NULL },
+        { "\x80", NULL },
+        { "\xc3", NULL },
+        { "\\x", NULL }
+    };
+
+    bad = 0;
+
+    for (n = 0; n < 40; n++) {
+        for (k = 0; k <= n; k++) {
+            for (s = 0; s < sizeof(special) / sizeof(special[0]); s++) {
+
+                slen = strlen(special[s].raw);
+
+                memset(pad, 'a', k);
+                memcpy(pad + k, special[s].raw, slen);
+                memset(pad + k + slen, 'z', n - k);
+                plen = n + slen;
+
+                /* the special bytes in the value */
+
+                len = (size_t) sprintf(doc, "{\"phone\":\"%.*s\"}",
+                                       (int) plen, pad);
+                vlen = sizeof(out);
+                count = 0;
+
+                rc = ngx_twilio_json_value((unsigned char *) doc, len,
+                                           "phone", 5, out, &vlen, &count);
+
+                if (special[s].decoded == NULL) {
+                    bad += (rc != NGX_TWILIO_PARAM_MALFORMED);
+
+                } else {
+                    memset(want, 'a', k);
+                    memcpy(want + k, special[s].decoded,
+                           strlen(special[s].decoded));
+                    memset(want + k + strlen(special[s].decoded), 'z',
+                           n - k);
+
+                    bad += (rc != NGX_TWILIO_PARAM_FOUND
+                            || vlen != n + strlen(special[s].decoded)
+                            || memcmp(out, want, vlen) != 0);
+                }
+
+                /* in a member skipped before it, as a name and a value */
+
+                len = (size_t) sprintf(doc, "{\"%.*s\":\"%.*s\",\"phone\":"
+                                       "\"1\"}", (int) plen, pad,
+                                       (int) plen, pad);
+                vlen = sizeof(out);
+                count = 0;
+
+                rc = ngx_twilio_json_value((unsigned char *) doc, len,
+                                           "phone", 5, out, &vlen, &count);
+
+                bad += special[s].decoded == NULL
+                       ? (rc != NGX_TWILIO_PARAM_MALFORMED)
+                       : (rc != NGX_TWILIO_PARAM_FOUND || vlen != 1);
+            }
+        }
+    }
+
+    ok(bad == 0, "json strings of 0 to 40 bytes, a special byte at each "
+       "place, read and skipped: %d wrong", bad);
+}
+
+
 static int
 lines(void)
 {
@@ -329,6 +424,8 @@ main(int argc, char **argv)
     json("\xef\xbb\xbf{}", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
     json("{\"phone\":\"111111111111111111111111111111111111111111111111111111"
          "1111111111111\"}", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
+
+    json_runs();
 
     printf("1..%d\n", test_no);
 
