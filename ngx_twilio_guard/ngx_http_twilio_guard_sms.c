@@ -111,6 +111,14 @@ typedef struct {
 } ngx_http_twilio_guard_sms_counted_t;
 
 
+/* what the check of a limit's windows found, to count in without a lookup */
+typedef struct {
+    ngx_http_twilio_guard_entry_t
+                               *entry[NGX_HTTP_TWILIO_GUARD_SMS_WINDOWS];
+    uint32_t                    hash[NGX_HTTP_TWILIO_GUARD_SMS_WINDOWS];
+} ngx_http_twilio_guard_sms_found_t;
+
+
 typedef struct {
     ngx_int_t                           status;
     ngx_uint_t                          reason;     /* NREASONS: none */
@@ -120,6 +128,7 @@ typedef struct {
     ngx_http_twilio_guard_sms_counted_t
                                        *counted;    /* in all locations */
     ngx_uint_t                          ncounted;
+    ngx_uint_t                          type;       /* of the body */
     unsigned                            parsed:1;
     unsigned                            reading:1;
 } ngx_http_twilio_guard_sms_ctx_t;
@@ -355,13 +364,13 @@ ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r)
     ctx->reason = NGX_TWILIO_NREASONS;
     ctx->status = NGX_DONE;
     ctx->conf = scf;
+    ctx->type = ngx_http_twilio_guard_sms_body_type(r);
 
     ngx_http_set_ctx(r, ctx, ngx_http_twilio_guard_sms_module);
 
     if (r->request_body == NULL
         && (r->headers_in.content_length_n > 0 || r->headers_in.chunked)
-        && ngx_http_twilio_guard_sms_body_type(r)
-           != NGX_HTTP_TWILIO_GUARD_SMS_BODY_OTHER)
+        && ctx->type != NGX_HTTP_TWILIO_GUARD_SMS_BODY_OTHER)
     {
         /* the reason if the read fails (nginx answers, no verdict) */
         ctx->reading = 1;
@@ -726,7 +735,7 @@ ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
                                    ntypes);
     }
 
-    type = ngx_http_twilio_guard_sms_body_type(r);
+    type = ctx->type;
     blen = sizeof(bvalue);
 
     if (type != NGX_HTTP_TWILIO_GUARD_SMS_BODY_OTHER
@@ -1165,7 +1174,9 @@ ngx_http_twilio_guard_sms_counted_before(ngx_http_request_t *r,
  * With counted NULL it only checks: no entry is added or counted.  The
  * entry of a refusing window is moved to the front of the zone's queue in
  * both cases, so under full=evict a counter that keeps refusing is the
- * last to go, not the first.
+ * last to go, not the first.  The entries the check found are counted in
+ * without a second lookup, the lock held throughout, until an insertion
+ * (which may free entries for room) makes them stale.
  */
 
 static ngx_int_t
@@ -1179,11 +1190,12 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
     u_char                                 key[NGX_HTTP_TWILIO_GUARD_KEY_MAX];
     uint32_t                               hash, bucket, prev, cur;
     ngx_int_t                              rc;
-    ngx_uint_t                             w, first, created;
+    ngx_uint_t                             w, first, created, stale;
     ngx_msec_t                             now, period;
     ngx_http_twilio_guard_zone_t          *zone;
     ngx_http_twilio_guard_entry_t         *e;
     ngx_http_twilio_guard_sms_counted_t   *c;
+    ngx_http_twilio_guard_sms_found_t      found;
 
     zone = limit->zone->data;
     now = ngx_current_msec;
@@ -1213,6 +1225,9 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
         e = ngx_http_twilio_guard_zone_lookup(zone,
                                               NGX_HTTP_TWILIO_GUARD_KIND_LIMIT,
                                               key, len, hash);
+        found.entry[w] = e;
+        found.hash[w] = hash;
+
         if (e) {
             (void) ngx_http_twilio_guard_sms_window(e->state, bucket, &prev,
                                                     &cur);
@@ -1236,26 +1251,35 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
         goto done;
     }
 
+    stale = 0;
+
     for (w = 0; w < limit->nwindows; w++) {
 
-        (void) ngx_http_twilio_guard_sms_key(r, limit, ctx, w, key, &len);
+        c = &counted[*ncounted];
+
+        (void) ngx_http_twilio_guard_sms_key(r, limit, ctx, w, c->key, &len);
         created = 0;
 
         period = limit->windows[w].period;
         bucket = (uint32_t) ((now / period) & 0xffffff);
-        hash = ngx_crc32_short(key, len);
+        hash = found.hash[w];
 
-        e = ngx_http_twilio_guard_zone_lookup(zone,
+        e = stale ? ngx_http_twilio_guard_zone_lookup(zone,
                                               NGX_HTTP_TWILIO_GUARD_KIND_LIMIT,
-                                              key, len, hash);
+                                              c->key, len, hash)
+                  : found.entry[w];
+
         if (e == NULL) {
             e = ngx_http_twilio_guard_zone_insert(zone,
                                               NGX_HTTP_TWILIO_GUARD_KIND_LIMIT,
-                                              key, len, hash, 2 * period);
+                                              c->key, len, hash, 2 * period);
             if (e == NULL) {
                 rc = NGX_ERROR;
                 goto done;
             }
+
+            /* room was made: the entries found before may be gone */
+            stale = 1;
 
             /* full=evict: the oldest counters may go for new ones */
             e->pinned = !limit->evict;
@@ -1274,13 +1298,12 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
         e->expire = now + 2 * period;
         ngx_http_twilio_guard_zone_touch(zone, e);
 
-        c = &counted[(*ncounted)++];
+        (*ncounted)++;
         c->zone = zone;
         c->hash = hash;
         c->bucket = bucket;
         c->len = len;
         c->created = created;
-        ngx_memcpy(c->key, key, len);
     }
 
 done:
