@@ -100,23 +100,18 @@ typedef struct {
 } ngx_http_twilio_guard_sms_conf_t;
 
 
-/* a window counted by this request, to take back if a later one refuses */
+/* a window of a limit, for this request: its entry's key and its count */
 typedef struct {
-    ngx_http_twilio_guard_zone_t       *zone;
+    ngx_http_twilio_guard_zone_t       *zone;     /* NULL: not counted */
+    ngx_http_twilio_guard_sms_limit_t  *limit;
+    ngx_http_twilio_guard_entry_t      *entry;    /* the check's, locked */
+    ngx_uint_t                          window;
     uint32_t                            hash;
-    uint32_t                            bucket;
+    uint32_t                            bucket;   /* counted in */
     size_t                              len;
     ngx_uint_t                          created;  /* inserted by it */
     u_char                              key[NGX_HTTP_TWILIO_GUARD_KEY_MAX];
-} ngx_http_twilio_guard_sms_counted_t;
-
-
-/* what the check of a limit's windows found, to count in without a lookup */
-typedef struct {
-    ngx_http_twilio_guard_entry_t
-                               *entry[NGX_HTTP_TWILIO_GUARD_SMS_WINDOWS];
-    uint32_t                    hash[NGX_HTTP_TWILIO_GUARD_SMS_WINDOWS];
-} ngx_http_twilio_guard_sms_found_t;
+} ngx_http_twilio_guard_sms_slot_t;
 
 
 typedef struct {
@@ -125,8 +120,7 @@ typedef struct {
     u_char                              limit;      /* the key that refused */
     ngx_twilio_phone_t                  phone;
     ngx_http_twilio_guard_sms_conf_t   *conf;       /* that decided */
-    ngx_http_twilio_guard_sms_counted_t
-                                       *counted;    /* in all locations */
+    ngx_http_twilio_guard_sms_slot_t   *counted;    /* in all locations */
     ngx_uint_t                          ncounted;
     ngx_uint_t                          type;       /* of the body */
     unsigned                            parsed:1;
@@ -140,9 +134,6 @@ static ngx_int_t ngx_http_twilio_guard_sms_subrequest_handler(
 static ngx_uint_t ngx_http_twilio_guard_sms_check_again(
     ngx_http_twilio_guard_sms_ctx_t *ctx,
     ngx_http_twilio_guard_sms_conf_t *scf);
-static ngx_uint_t ngx_http_twilio_guard_sms_counted_before(
-    ngx_http_request_t *r, ngx_http_twilio_guard_sms_limit_t *limit,
-    ngx_http_twilio_guard_sms_ctx_t *ctx);
 static void ngx_http_twilio_guard_sms_body_handler(ngx_http_request_t *r);
 static ngx_http_twilio_guard_sms_ctx_t *ngx_http_twilio_guard_sms_get_ctx(
     ngx_http_request_t *r);
@@ -165,16 +156,31 @@ static ngx_int_t ngx_http_twilio_guard_sms_key(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_limit_t *limit,
     ngx_http_twilio_guard_sms_ctx_t *ctx, ngx_uint_t w, u_char *key,
     size_t *len);
-static ngx_int_t ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
-    ngx_http_twilio_guard_sms_limit_t *limit,
+static ngx_int_t ngx_http_twilio_guard_sms_keys(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_conf_t *scf,
     ngx_http_twilio_guard_sms_ctx_t *ctx,
-    ngx_http_twilio_guard_sms_counted_t *counted, ngx_uint_t *ncounted,
-    ngx_msec_t *retry, ngx_uint_t *refused);
+    ngx_http_twilio_guard_sms_slot_t **slots, ngx_uint_t *n);
+static ngx_uint_t ngx_http_twilio_guard_sms_counted_before(
+    ngx_http_twilio_guard_sms_ctx_t *ctx,
+    ngx_http_twilio_guard_sms_slot_t *s, ngx_uint_t n);
+static ngx_http_twilio_guard_zone_t **ngx_http_twilio_guard_sms_zones(
+    ngx_http_request_t *r, ngx_http_twilio_guard_sms_slot_t *s,
+    ngx_uint_t n, ngx_uint_t *nzones);
+static ngx_int_t ngx_http_twilio_guard_sms_check(
+    ngx_http_twilio_guard_sms_slot_t *s, ngx_uint_t n, ngx_uint_t *k,
+    ngx_msec_t *retry);
+static ngx_int_t ngx_http_twilio_guard_sms_count(
+    ngx_http_twilio_guard_sms_slot_t *s, ngx_uint_t n, ngx_uint_t *k);
 static uint32_t ngx_http_twilio_guard_sms_window(uint64_t state,
     uint32_t bucket, uint32_t *prev, uint32_t *cur);
 static void ngx_http_twilio_guard_sms_uncount(
-    ngx_http_twilio_guard_sms_counted_t *counted, ngx_uint_t n,
-    ngx_log_t *log);
+    ngx_http_twilio_guard_sms_slot_t *s, ngx_uint_t n);
+static void ngx_http_twilio_guard_sms_counted(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_ctx_t *ctx,
+    ngx_http_twilio_guard_sms_slot_t *s, ngx_uint_t n);
+static ngx_int_t ngx_http_twilio_guard_sms_refuse(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_ctx_t *ctx,
+    ngx_http_twilio_guard_sms_slot_t *s, ngx_int_t rc, ngx_msec_t retry);
 static ngx_int_t ngx_http_twilio_guard_sms_reject(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_ctx_t *ctx, ngx_uint_t reason,
     ngx_int_t status, const char *fmt, ...);
@@ -940,11 +946,14 @@ ngx_http_twilio_guard_sms_rules(ngx_http_request_t *r,
 
 
 /*
- * Every limit, in order.  A request is counted in every window of every
- * limit, or in none: the windows of one limit are checked and counted
- * under one lock; if a later limit refuses, the counts already made are
- * taken back.  A refused request is not counted (a client that keeps
- * trying is not locked out for longer).
+ * Every limit, in order.  The windows' keys are made first, under no lock
+ * (a key=$variable may run any code).  Then the zones of all the limits
+ * are locked together, in address order so that two workers never wait
+ * on each other; every window is checked, and only if none refuses is the
+ * request counted in every one.  So a request is counted in all windows
+ * or in none, exactly under many workers, and a refused request leaves
+ * nothing behind: it neither fills a full=reject zone nor pushes the
+ * counters of others out of a full=evict one.
  */
 
 static ngx_int_t
@@ -952,19 +961,69 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_conf_t *scf,
     ngx_http_twilio_guard_sms_ctx_t *ctx)
 {
-    u_char                                *p;
-    size_t                                 size;
-    ngx_int_t                              rc;
-    ngx_msec_t                             retry;
-    ngx_uint_t                             i, n, max, refused, pass;
-    ngx_table_elt_t                       *h;
-    ngx_http_twilio_guard_zone_t          *zone;
-    ngx_http_twilio_guard_sms_limit_t     *limit;
-    ngx_http_twilio_guard_sms_counted_t   *counted, *all;
+    ngx_int_t                           rc;
+    ngx_uint_t                          i, k, n, nzones;
+    ngx_msec_t                          retry;
+    ngx_http_twilio_guard_zone_t      **zones;
+    ngx_http_twilio_guard_sms_slot_t   *slots;
 
     if (scf->limits == NULL) {
         return NGX_OK;
     }
+
+    rc = ngx_http_twilio_guard_sms_keys(r, scf, ctx, &slots, &n);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    zones = ngx_http_twilio_guard_sms_zones(r, slots, n, &nzones);
+    if (zones == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (i = 0; i < nzones; i++) {
+        ngx_http_twilio_guard_zone_lock(zones[i]);
+    }
+
+    k = 0;
+    retry = 0;
+
+    rc = ngx_http_twilio_guard_sms_check(slots, n, &k, &retry);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_twilio_guard_sms_count(slots, n, &k);
+    }
+
+    for (i = 0; i < nzones; i++) {
+        ngx_http_twilio_guard_zone_unlock(zones[i], r->connection->log);
+    }
+
+    if (rc == NGX_OK) {
+        ngx_http_twilio_guard_sms_counted(r, ctx, slots, n);
+        return NGX_OK;
+    }
+
+    return ngx_http_twilio_guard_sms_refuse(r, ctx, &slots[k], rc, retry);
+}
+
+
+/*
+ * The key of every window of every limit, in order, into slots allocated
+ * here.  A limit whose key is empty (an empty variable) is not counted,
+ * nor one this request was counted under in a location before an
+ * internal redirect: their slots have no zone.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_sms_keys(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_conf_t *scf,
+    ngx_http_twilio_guard_sms_ctx_t *ctx,
+    ngx_http_twilio_guard_sms_slot_t **slots, ngx_uint_t *n)
+{
+    ngx_int_t                           rc;
+    ngx_uint_t                          i, w, k, first, max;
+    ngx_http_twilio_guard_sms_slot_t   *s;
+    ngx_http_twilio_guard_sms_limit_t  *limit;
 
     limit = scf->limits->elts;
     max = 0;
@@ -973,141 +1032,58 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
         max += limit[i].nwindows;
     }
 
-    counted = ngx_palloc(r->pool,
-                         max * sizeof(ngx_http_twilio_guard_sms_counted_t));
-    if (counted == NULL) {
+    s = ngx_palloc(r->pool, max * sizeof(ngx_http_twilio_guard_sms_slot_t));
+    if (s == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    n = 0;
-    i = 0;
-    rc = NGX_OK;
-    retry = 0;
-    refused = 0;
+    k = 0;
 
-    /*
-     * Pass 0 checks every limit without adding an entry to any zone, so a
-     * request that some limit refuses leaves nothing behind (refused
-     * requests neither fill a full=reject zone nor push the counters of
-     * the others out of a full=evict one).  Pass 1 then checks again and
-     * counts, each limit under its zone's lock: a limit that another
-     * worker filled in between still refuses, and what this request
-     * counted is taken back.
-     */
+    for (i = 0; i < scf->limits->nelts; i++) {
+        first = k;
 
-    for (pass = 0; pass < 2; pass++) {
+        for (w = 0; w < limit[i].nwindows; w++, k++) {
+            s[k].zone = limit[i].zone->data;
+            s[k].limit = &limit[i];
+            s[k].entry = NULL;
+            s[k].window = w;
+            s[k].created = 0;
 
-        for (i = 0; i < scf->limits->nelts; i++) {
-
-            if (ngx_http_twilio_guard_sms_counted_before(r, &limit[i], ctx)) {
-                /* the same line in a location before a redirect */
-                continue;
-            }
-
-            rc = ngx_http_twilio_guard_sms_count(r, &limit[i], ctx,
-                                                 pass ? counted : NULL, &n,
-                                                 &retry, &refused);
-            if (rc == NGX_OK) {
-                continue;
-            }
+            rc = ngx_http_twilio_guard_sms_key(r, &limit[i], ctx, w,
+                                               s[k].key, &s[k].len);
 
             if (rc == NGX_DECLINED) {
                 /* a key of zero length (an empty variable): not counted */
+                s[k].zone = NULL;
                 continue;
             }
 
-            break;
+            if (rc != NGX_OK) {
+                ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                              "twilio_guard: number: internal_error: the "
+                              "key %V could not be evaluated",
+                              &limit[i].key_text);
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            s[k].hash = ngx_crc32_short(s[k].key, s[k].len);
         }
 
-        if (i < scf->limits->nelts) {
-            break;
+        if (ngx_http_twilio_guard_sms_counted_before(ctx, &s[first],
+                                                     k - first))
+        {
+            /* the same line in a location before a redirect */
+
+            while (first < k) {
+                s[first++].zone = NULL;
+            }
         }
     }
 
-    if (pass == 2) {
+    *slots = s;
+    *n = k;
 
-        /* what this request counted, for a location after a redirect */
-
-        if (ctx->ncounted == 0) {
-            ctx->counted = counted;
-            ctx->ncounted = n;
-            return NGX_OK;
-        }
-
-        if (n == 0) {
-            return NGX_OK;
-        }
-
-        size = sizeof(ngx_http_twilio_guard_sms_counted_t);
-
-        all = ngx_palloc(r->pool, (ctx->ncounted + n) * size);
-        if (all == NULL) {
-            return NGX_OK;
-        }
-
-        ngx_memcpy(all, ctx->counted, ctx->ncounted * size);
-        ngx_memcpy(all + ctx->ncounted, counted, n * size);
-
-        ctx->counted = all;
-        ctx->ncounted += n;
-
-        return NGX_OK;
-    }
-
-    ngx_http_twilio_guard_sms_uncount(counted, n, r->connection->log);
-
-    if (rc == NGX_ABORT) {
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "twilio_guard: number: internal_error: the key "
-                      "%V could not be evaluated", &limit[i].key_text);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    zone = limit[i].zone->data;
-
-    if (rc == NGX_ERROR) {
-        return ngx_http_twilio_guard_sms_reject(r, ctx,
-                                   NGX_TWILIO_LIMIT_UNAVAILABLE,
-                                   NGX_HTTP_SERVICE_UNAVAILABLE,
-                                   "twilio_guard_zone \"%V\" is full: "
-                                   "the counters of key=%V cannot be "
-                                   "kept (make the zone larger, or "
-                                   "set full=evict)",
-                                   &zone->shm_zone->shm.name,
-                                   &limit[i].key_text);
-    }
-
-    ctx->limit = limit[i].key;
-
-    rc = ngx_http_twilio_guard_sms_reject(r, ctx, NGX_TWILIO_LIMITED,
-                               NGX_HTTP_TOO_MANY_REQUESTS,
-                               "key=%V over %V in zone \"%V\", "
-                               "retry after %M ms",
-                               &limit[i].key_text,
-                               &limit[i].windows[refused].text,
-                               &zone->shm_zone->shm.name, retry);
-
-    if (rc == NGX_DECLINED) {
-        return rc;
-    }
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return rc;
-    }
-
-    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-    if (p == NULL) {
-        h->hash = 0;
-        return rc;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Retry-After");
-    h->value.data = p;
-    h->value.len = ngx_sprintf(p, "%M", (retry + 999) / 1000) - p;
-
-    return rc;
+    return NGX_OK;
 }
 
 
@@ -1118,33 +1094,29 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
  */
 
 static ngx_uint_t
-ngx_http_twilio_guard_sms_counted_before(ngx_http_request_t *r,
-    ngx_http_twilio_guard_sms_limit_t *limit,
-    ngx_http_twilio_guard_sms_ctx_t *ctx)
+ngx_http_twilio_guard_sms_counted_before(
+    ngx_http_twilio_guard_sms_ctx_t *ctx,
+    ngx_http_twilio_guard_sms_slot_t *s, ngx_uint_t n)
 {
-    size_t                          len;
-    u_char                          key[NGX_HTTP_TWILIO_GUARD_KEY_MAX];
-    ngx_uint_t                      w, i;
-    ngx_http_twilio_guard_zone_t   *zone;
+    ngx_uint_t                         w, i;
+    ngx_http_twilio_guard_sms_slot_t  *c;
 
     if (ctx->ncounted == 0) {
         return 0;
     }
 
-    zone = limit->zone->data;
+    c = ctx->counted;
 
-    for (w = 0; w < limit->nwindows; w++) {
+    for (w = 0; w < n; w++) {
 
-        if (ngx_http_twilio_guard_sms_key(r, limit, ctx, w, key, &len)
-            != NGX_OK)
-        {
+        if (s[w].zone == NULL) {
             return 0;
         }
 
         for (i = 0; i < ctx->ncounted; i++) {
-            if (ctx->counted[i].zone == zone
-                && ctx->counted[i].len == len
-                && ngx_memcmp(ctx->counted[i].key, key, len) == 0)
+            if (c[i].zone == s[w].zone
+                && c[i].len == s[w].len
+                && ngx_memcmp(c[i].key, s[w].key, s[w].len) == 0)
             {
                 break;
             }
@@ -1159,132 +1131,172 @@ ngx_http_twilio_guard_sms_counted_before(ngx_http_request_t *r,
 }
 
 
+/* the zones of the slots, each once, in address order: the locking order */
+
+static ngx_http_twilio_guard_zone_t **
+ngx_http_twilio_guard_sms_zones(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_slot_t *s, ngx_uint_t n, ngx_uint_t *nzones)
+{
+    ngx_uint_t                      k, i, m;
+    ngx_http_twilio_guard_zone_t  **zones;
+
+    zones = ngx_palloc(r->pool,
+                       (n + 1) * sizeof(ngx_http_twilio_guard_zone_t *));
+    if (zones == NULL) {
+        return NULL;
+    }
+
+    m = 0;
+
+    for (k = 0; k < n; k++) {
+
+        if (s[k].zone == NULL) {
+            continue;
+        }
+
+        for (i = 0; i < m && (uintptr_t) zones[i] < (uintptr_t) s[k].zone;
+             i++)
+        {
+            /* void */
+        }
+
+        if (i < m && zones[i] == s[k].zone) {
+            continue;
+        }
+
+        ngx_memmove(&zones[i + 1], &zones[i],
+                    (m - i) * sizeof(ngx_http_twilio_guard_zone_t *));
+        zones[i] = s[k].zone;
+        m++;
+    }
+
+    *nzones = m;
+
+    return zones;
+}
+
+
 /*
- * Counts the request in the windows of one limit, under the zone's lock.
- * A window's state: the index of the current bucket (24 bits; a bucket
- * is one period long), the count of the previous bucket and of the
- * current one (20 bits each).  A request is refused if the two make the
- * window's count or more: any PERIOD-long span ending now lies within the
- * previous and the current bucket, so at most COUNT requests pass in it.
+ * Checks every window, the zones locked.  A window's state: the index of
+ * the current bucket (24 bits; a bucket is one period long), the count of
+ * the previous bucket and of the current one (20 bits each).  A request
+ * is refused if the two make the window's count or more: any PERIOD-long
+ * span ending now lies within the previous and the current bucket, so at
+ * most COUNT requests pass in it.
  *
- * NGX_OK: counted; NGX_BUSY: refused (*refused, *retry: which window, in
- * how many ms a request would pass); NGX_ERROR: the zone is full;
- * NGX_DECLINED: an empty key, not counted; NGX_ABORT: no key (no memory).
- *
- * With counted NULL it only checks: no entry is added or counted.  The
- * entry of a refusing window is moved to the front of the zone's queue in
- * both cases, so under full=evict a counter that keeps refusing is the
- * last to go, not the first.  The entries the check found are counted in
- * without a second lookup, the lock held throughout, until an insertion
- * (which may free entries for room) makes them stale.
+ * NGX_OK, or NGX_BUSY with *k the window that refuses and *retry in how
+ * many ms a request would pass there.  The entries found are kept in the
+ * slots for the count.  A refusing entry is moved to the front of its
+ * zone's queue, so under full=evict a counter that keeps refusing is the
+ * last to go, not the first.
  */
 
 static ngx_int_t
-ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
-    ngx_http_twilio_guard_sms_limit_t *limit,
-    ngx_http_twilio_guard_sms_ctx_t *ctx,
-    ngx_http_twilio_guard_sms_counted_t *counted, ngx_uint_t *ncounted,
-    ngx_msec_t *retry, ngx_uint_t *refused)
+ngx_http_twilio_guard_sms_check(ngx_http_twilio_guard_sms_slot_t *s,
+    ngx_uint_t n, ngx_uint_t *k, ngx_msec_t *retry)
 {
-    size_t                                 len;
-    u_char                                 key[NGX_HTTP_TWILIO_GUARD_KEY_MAX];
-    uint32_t                               hash, bucket, prev, cur;
-    ngx_int_t                              rc;
-    ngx_uint_t                             w, first, created, stale;
-    ngx_msec_t                             now, period;
-    ngx_http_twilio_guard_zone_t          *zone;
-    ngx_http_twilio_guard_entry_t         *e;
-    ngx_http_twilio_guard_sms_counted_t   *c;
-    ngx_http_twilio_guard_sms_found_t      found;
+    uint32_t                             bucket, prev, cur;
+    ngx_uint_t                           i;
+    ngx_msec_t                           now, period;
+    ngx_http_twilio_guard_entry_t       *e;
+    ngx_http_twilio_guard_sms_window_t  *win;
 
-    zone = limit->zone->data;
     now = ngx_current_msec;
-    first = *ncounted;
-    rc = NGX_OK;
 
-    ngx_http_twilio_guard_zone_lock(zone);
+    for (i = 0; i < n; i++) {
 
-    /* check every window, then count in every one */
-
-    for (w = 0; w < limit->nwindows; w++) {
-
-        rc = ngx_http_twilio_guard_sms_key(r, limit, ctx, w, key, &len);
-
-        if (rc != NGX_OK) {
-            rc = (rc == NGX_DECLINED) ? NGX_DECLINED : NGX_ABORT;
-            goto done;
+        if (s[i].zone == NULL) {
+            continue;
         }
 
-        period = limit->windows[w].period;
+        win = &s[i].limit->windows[s[i].window];
+        period = win->period;
         bucket = (uint32_t) ((now / period) & 0xffffff);
-        hash = ngx_crc32_short(key, len);
+
+        e = ngx_http_twilio_guard_zone_lookup(s[i].zone,
+                                              NGX_HTTP_TWILIO_GUARD_KIND_LIMIT,
+                                              s[i].key, s[i].len, s[i].hash);
+        s[i].entry = e;
 
         prev = 0;
         cur = 0;
-
-        e = ngx_http_twilio_guard_zone_lookup(zone,
-                                              NGX_HTTP_TWILIO_GUARD_KIND_LIMIT,
-                                              key, len, hash);
-        found.entry[w] = e;
-        found.hash[w] = hash;
 
         if (e) {
             (void) ngx_http_twilio_guard_sms_window(e->state, bucket, &prev,
                                                     &cur);
         }
 
-        if (prev + cur >= limit->windows[w].count) {
-            if (e) {
-                ngx_http_twilio_guard_zone_touch(zone, e);
-            }
-
-            *refused = w;
-            *retry = (cur >= limit->windows[w].count)
-                     ? ((ngx_msec_t) (now / period) + 2) * period - now
-                     : ((ngx_msec_t) (now / period) + 1) * period - now;
-            rc = NGX_BUSY;
-            goto done;
+        if (prev + cur < win->count) {
+            continue;
         }
+
+        if (e) {
+            ngx_http_twilio_guard_zone_touch(s[i].zone, e);
+        }
+
+        *k = i;
+        *retry = (cur >= win->count)
+                 ? ((ngx_msec_t) (now / period) + 2) * period - now
+                 : ((ngx_msec_t) (now / period) + 1) * period - now;
+
+        return NGX_BUSY;
     }
 
-    if (counted == NULL) {
-        goto done;
-    }
+    return NGX_OK;
+}
 
+
+/*
+ * Counts the request in every window, the zones locked, in the entries
+ * the check found.  An insertion may free entries to make room (expired
+ * ones, or the oldest under full=evict): after one, entries are looked up
+ * again.  NGX_OK, or NGX_ERROR with *k the window whose zone is full,
+ * and what was counted taken back.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_sms_count(ngx_http_twilio_guard_sms_slot_t *s,
+    ngx_uint_t n, ngx_uint_t *k)
+{
+    uint32_t                        bucket, prev, cur;
+    ngx_uint_t                      i, stale;
+    ngx_msec_t                      now, period;
+    ngx_http_twilio_guard_entry_t  *e;
+
+    now = ngx_current_msec;
     stale = 0;
 
-    for (w = 0; w < limit->nwindows; w++) {
+    for (i = 0; i < n; i++) {
 
-        c = &counted[*ncounted];
+        if (s[i].zone == NULL) {
+            continue;
+        }
 
-        (void) ngx_http_twilio_guard_sms_key(r, limit, ctx, w, c->key, &len);
-        created = 0;
-
-        period = limit->windows[w].period;
+        period = s[i].limit->windows[s[i].window].period;
         bucket = (uint32_t) ((now / period) & 0xffffff);
-        hash = found.hash[w];
 
-        e = stale ? ngx_http_twilio_guard_zone_lookup(zone,
+        e = stale ? ngx_http_twilio_guard_zone_lookup(s[i].zone,
                                               NGX_HTTP_TWILIO_GUARD_KIND_LIMIT,
-                                              c->key, len, hash)
-                  : found.entry[w];
+                                              s[i].key, s[i].len, s[i].hash)
+                  : s[i].entry;
 
         if (e == NULL) {
-            e = ngx_http_twilio_guard_zone_insert(zone,
+            e = ngx_http_twilio_guard_zone_insert(s[i].zone,
                                               NGX_HTTP_TWILIO_GUARD_KIND_LIMIT,
-                                              c->key, len, hash, 2 * period);
+                                              s[i].key, s[i].len, s[i].hash,
+                                              2 * period);
             if (e == NULL) {
-                rc = NGX_ERROR;
-                goto done;
+                ngx_http_twilio_guard_sms_uncount(s, i);
+                *k = i;
+                return NGX_ERROR;
             }
 
-            /* room was made: the entries found before may be gone */
             stale = 1;
 
             /* full=evict: the oldest counters may go for new ones */
-            e->pinned = !limit->evict;
+            e->pinned = !s[i].limit->evict;
             e->state = (uint64_t) bucket << 40;
-            created = 1;
+            s[i].created = 1;
         }
 
         bucket = ngx_http_twilio_guard_sms_window(e->state, bucket, &prev,
@@ -1296,31 +1308,12 @@ ngx_http_twilio_guard_sms_count(ngx_http_request_t *r,
 
         e->state = ((uint64_t) bucket << 40) | ((uint64_t) prev << 20) | cur;
         e->expire = now + 2 * period;
-        ngx_http_twilio_guard_zone_touch(zone, e);
+        ngx_http_twilio_guard_zone_touch(s[i].zone, e);
 
-        (*ncounted)++;
-        c->zone = zone;
-        c->hash = hash;
-        c->bucket = bucket;
-        c->len = len;
-        c->created = created;
+        s[i].bucket = bucket;
     }
 
-done:
-
-    if (rc == NGX_ERROR) {
-        /* the windows of this limit counted so far are taken back */
-        ngx_http_twilio_guard_zone_unlock(zone, r->connection->log);
-        ngx_http_twilio_guard_sms_uncount(counted + first,
-                                          *ncounted - first,
-                                          r->connection->log);
-        *ncounted = first;
-        return NGX_ERROR;
-    }
-
-    ngx_http_twilio_guard_zone_unlock(zone, r->connection->log);
-
-    return rc;
+    return NGX_OK;
 }
 
 
@@ -1357,24 +1350,27 @@ ngx_http_twilio_guard_sms_window(uint64_t state, uint32_t bucket,
 }
 
 
+/* takes back the counts of the first n slots, the zones locked */
+
 static void
-ngx_http_twilio_guard_sms_uncount(
-    ngx_http_twilio_guard_sms_counted_t *counted, ngx_uint_t n,
-    ngx_log_t *log)
+ngx_http_twilio_guard_sms_uncount(ngx_http_twilio_guard_sms_slot_t *s,
+    ngx_uint_t n)
 {
     uint32_t                        cur;
     ngx_uint_t                      i;
     ngx_http_twilio_guard_entry_t  *e;
 
     for (i = 0; i < n; i++) {
-        ngx_http_twilio_guard_zone_lock(counted[i].zone);
 
-        e = ngx_http_twilio_guard_zone_lookup(counted[i].zone,
+        if (s[i].zone == NULL) {
+            continue;
+        }
+
+        e = ngx_http_twilio_guard_zone_lookup(s[i].zone,
                                               NGX_HTTP_TWILIO_GUARD_KIND_LIMIT,
-                                              counted[i].key, counted[i].len,
-                                              counted[i].hash);
+                                              s[i].key, s[i].len, s[i].hash);
 
-        if (e && (uint32_t) (e->state >> 40) == counted[i].bucket) {
+        if (e && (uint32_t) (e->state >> 40) == s[i].bucket) {
             cur = (uint32_t) e->state & 0xfffff;
 
             if (cur) {
@@ -1382,13 +1378,107 @@ ngx_http_twilio_guard_sms_uncount(
             }
 
             /* an entry this request added, and nobody counted in since */
-            if (counted[i].created && (e->state & 0xffffffffff) == 0) {
-                ngx_http_twilio_guard_zone_delete(counted[i].zone, e);
+            if (s[i].created && (e->state & 0xffffffffff) == 0) {
+                ngx_http_twilio_guard_zone_delete(s[i].zone, e);
             }
         }
-
-        ngx_http_twilio_guard_zone_unlock(counted[i].zone, log);
     }
+}
+
+
+/* what this request counted, for a location after an internal redirect */
+
+static void
+ngx_http_twilio_guard_sms_counted(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_ctx_t *ctx,
+    ngx_http_twilio_guard_sms_slot_t *s, ngx_uint_t n)
+{
+    size_t                             size;
+    ngx_uint_t                         i;
+    ngx_http_twilio_guard_sms_slot_t  *all;
+
+    for (i = 0; i < n; i++) {
+        /* valid under the zones' locks only */
+        s[i].entry = NULL;
+    }
+
+    if (ctx->ncounted == 0) {
+        ctx->counted = s;
+        ctx->ncounted = n;
+        return;
+    }
+
+    size = sizeof(ngx_http_twilio_guard_sms_slot_t);
+
+    all = ngx_palloc(r->pool, (ctx->ncounted + n) * size);
+    if (all == NULL) {
+        return;
+    }
+
+    ngx_memcpy(all, ctx->counted, ctx->ncounted * size);
+    ngx_memcpy(all + ctx->ncounted, s, n * size);
+
+    ctx->counted = all;
+    ctx->ncounted += n;
+}
+
+
+/*
+ * The answer to a request a limit refuses (NGX_BUSY: 429 with Retry-After)
+ * or whose zone is full (NGX_ERROR: 503), or NGX_DECLINED in a dry run.
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_sms_refuse(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_ctx_t *ctx,
+    ngx_http_twilio_guard_sms_slot_t *s, ngx_int_t rc, ngx_msec_t retry)
+{
+    u_char           *p;
+    ngx_table_elt_t  *h;
+
+    if (rc == NGX_ERROR) {
+        return ngx_http_twilio_guard_sms_reject(r, ctx,
+                                   NGX_TWILIO_LIMIT_UNAVAILABLE,
+                                   NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "twilio_guard_zone \"%V\" is full: "
+                                   "the counters of key=%V cannot be "
+                                   "kept (make the zone larger, or "
+                                   "set full=evict)",
+                                   &s->zone->shm_zone->shm.name,
+                                   &s->limit->key_text);
+    }
+
+    ctx->limit = s->limit->key;
+
+    rc = ngx_http_twilio_guard_sms_reject(r, ctx, NGX_TWILIO_LIMITED,
+                               NGX_HTTP_TOO_MANY_REQUESTS,
+                               "key=%V over %V in zone \"%V\", "
+                               "retry after %M ms",
+                               &s->limit->key_text,
+                               &s->limit->windows[s->window].text,
+                               &s->zone->shm_zone->shm.name, retry);
+
+    if (rc == NGX_DECLINED) {
+        return rc;
+    }
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return rc;
+    }
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        h->hash = 0;
+        return rc;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    h->value.data = p;
+    h->value.len = ngx_sprintf(p, "%M", (retry + 999) / 1000) - p;
+
+    return rc;
 }
 
 

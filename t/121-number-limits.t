@@ -3,7 +3,8 @@
 # concurrency; 429 with Retry-After; windows rolling over; a refused
 # request not counted, and a request refused by a later limit taken back
 # from the earlier ones; counters kept across a reload; dry run; a full
-# zone answered 503 (full=reject) or evicting (full=evict).  Plain
+# zone answered 503 (full=reject) or evicting (full=evict); limits in two
+# zones locked together, in either order.  Plain
 # Test::More: it runs its own nginx, with TEST_NGINX_BINARY and
 # TEST_NGINX_LOAD_MODULES.
 
@@ -37,6 +38,7 @@ my $http = <<"EOC";
     twilio_guard_zone sms:1m;
     twilio_guard_zone tiny:32k;
     twilio_guard_zone tiny2:32k;
+    twilio_guard_zone other:1m;
     server {
         listen 127.0.0.1:$port;
         listen 127.0.0.1:@{[$port + 10]} http2;
@@ -58,6 +60,13 @@ my $http = <<"EOC";
 @{[ loc('/h2', 'twilio_guard_limit zone=sms key=number 2/1h;') ]}
 @{[ loc('/full', 'twilio_guard_limit zone=tiny key=number 5/1h;') ]}
 @{[ loc('/evict', 'twilio_guard_limit zone=tiny2 key=number 5/1h full=evict;') ]}
+@{[ loc('/ab', 'twilio_guard_limit zone=sms key=number 100/1h;',
+        'twilio_guard_limit zone=other key=all 15/1h;') ]}
+@{[ loc('/ba', 'twilio_guard_limit zone=other key=all 15/1h;',
+        'twilio_guard_limit zone=sms key=number 100/1h;') ]}
+@{[ loc('/fullmix', 'twilio_guard_limit zone=sms key=range:4 100/1h;',
+        'twilio_guard_limit zone=tiny key=number 5/1h;') ]}
+@{[ loc('/rangecheck', 'twilio_guard_limit zone=sms key=range:4 1/1h;') ]}
     }
 EOC
 
@@ -240,6 +249,21 @@ $ev{ status('/evict', sprintf('+1415557%04d', $_)) }++ for 1 .. 600;
 is_deeply \%ev, { '200 ok' => 600 }, 'full=evict: 600 numbers pass';
 ok log_has(qr/twilio_guard_zone "tiny2" is full: \d+ entries evicted/),
    'the evictions are reported';
+
+# a full zone after a limit in another zone: that count is taken back
+is status('/fullmix', "+1415558000$_"), '503 limit_unavailable',
+   "a range counted in sms, then tiny full ($_)" for 1 .. 3;
+is status('/rangecheck', '+14155580009'), '200 ok',
+   'the range was not left counted in sms';
+
+# limits in two zones, the lines in either order, 40 requests at once:
+# the zones are locked together in one order, and the budget is exact
+backend_reset();
+$st = burst(map { req($_ % 2 ? '/ab' : '/ba', sprintf('+1415559%04d', $_)) }
+            1 .. 40);
+is $st->{200} // 0, 15, 'two zones, 40 at once: 15 pass';
+is $st->{429} // 0, 25, 'and 25 are limited';
+is backend_hits(), 15, 'the upstream saw exactly 15';
 
 is_deeply [ $n->bad_log_lines ], [], 'no alert, crit or crash in the log';
 
