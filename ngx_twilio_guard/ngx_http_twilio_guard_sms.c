@@ -139,6 +139,8 @@ static ngx_http_twilio_guard_sms_ctx_t *ngx_http_twilio_guard_sms_get_ctx(
     ngx_http_request_t *r);
 static void ngx_http_twilio_guard_sms_cleanup(void *data);
 static ngx_uint_t ngx_http_twilio_guard_sms_body_type(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_twilio_guard_sms_type_is(u_char *p, size_t len,
+    const char *lit);
 static ngx_int_t ngx_http_twilio_guard_sms_decide(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_ctx_t *ctx);
 static void ngx_http_twilio_guard_sms_metrics(ngx_http_request_t *r,
@@ -544,30 +546,38 @@ ngx_http_twilio_guard_sms_body_type(ngx_http_request_t *r)
 
     type.len = p - type.data;
 
-    if (type.len == sizeof("application/x-www-form-urlencoded") - 1
-        && ngx_strncasecmp(type.data,
-                           (u_char *) "application/x-www-form-urlencoded",
-                           type.len)
-           == 0)
+    if (ngx_http_twilio_guard_sms_type_is(type.data, type.len,
+                                  "application/x-www-form-urlencoded"))
     {
         return NGX_HTTP_TWILIO_GUARD_SMS_BODY_FORM;
     }
 
-    if ((type.len == sizeof("application/json") - 1
-         && ngx_strncasecmp(type.data, (u_char *) "application/json",
-                            type.len)
-            == 0)
-        || (type.len > 5
-            && ngx_strncasecmp(type.data, (u_char *) "application/", 12)
-               == 0
-            && ngx_strncasecmp(type.data + type.len - 5, (u_char *) "+json",
-                               5)
-               == 0))
+    if (ngx_http_twilio_guard_sms_type_is(type.data, type.len,
+                                          "application/json")
+        || (type.len >= sizeof("application/+json") - 1
+            && ngx_http_twilio_guard_sms_type_is(type.data, 12,
+                                                 "application/")
+            && ngx_http_twilio_guard_sms_type_is(type.data + type.len - 5, 5,
+                                                 "+json")))
     {
         return NGX_HTTP_TWILIO_GUARD_SMS_BODY_JSON;
     }
 
     return NGX_HTTP_TWILIO_GUARD_SMS_BODY_OTHER;
+}
+
+
+/* whether len bytes at p are lit in any letter case; lower case first */
+
+static ngx_uint_t
+ngx_http_twilio_guard_sms_type_is(u_char *p, size_t len, const char *lit)
+{
+    if (len != ngx_strlen(lit)) {
+        return 0;
+    }
+
+    return ngx_memcmp(p, lit, len) == 0
+           || ngx_strncasecmp(p, (u_char *) lit, len) == 0;
 }
 
 
@@ -681,16 +691,14 @@ ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_conf_t *scf,
     ngx_http_twilio_guard_sms_ctx_t *ctx, u_char *value, size_t *len)
 {
-    off_t             size;
-    size_t            qlen, blen, cap;
-    u_char            bvalue[NGX_TWILIO_PHONE_INPUT_MAX], *p, *last;
-    ngx_int_t         rc;
-    ngx_str_t         body;
-    ngx_uint_t        type, i, ntypes;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-    unsigned          count;
-    int               qrc, brc;
+    off_t        size;
+    size_t       qlen, blen, cap;
+    u_char       bvalue[NGX_TWILIO_PHONE_INPUT_MAX], *p, *last;
+    ngx_int_t    rc;
+    ngx_str_t    body, name, type_value;
+    ngx_uint_t   type, ntypes;
+    unsigned     count;
+    int          qrc, brc;
 
     cap = *len;
     count = 0;
@@ -706,31 +714,8 @@ ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
      * says, an application may read it as the last says
      */
 
-    ntypes = 0;
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                break;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash != 0
-            && h[i].key.len == sizeof("Content-Type") - 1
-            && ngx_strncasecmp(h[i].key.data, (u_char *) "Content-Type",
-                               h[i].key.len)
-               == 0)
-        {
-            ntypes++;
-        }
-    }
+    ngx_str_set(&name, "Content-Type");
+    ntypes = ngx_http_twilio_guard_header(r, &name, &type_value);
 
     if (ntypes > 1) {
         return ngx_http_twilio_guard_sms_reject(r, ctx,
