@@ -190,6 +190,19 @@ ok $n->start, 'nginx starts';
        'reject: and is then over 2/1h';
 }
 
+# regression: the reader against Python's json module, and its SSE2 build
+# against the portable one, on the same bodies (util/json-oracle; the unit
+# test binaries of "make unit").
+SKIP: {
+    my ($simd, $scalar) = map { "$FindBin::Bin/../build/unit/$_" }
+                          'phone_test', 'phone_test_scalar';
+    skip 'no build/unit/phone_test{,_scalar}: make unit', 1
+        unless -x $simd && -x $scalar && -x '/usr/bin/python3';
+    my $out = `/usr/bin/python3 $FindBin::Bin/../util/json-oracle $simd $scalar 6000 2>&1`;
+    is $?, 0, 'oracle: SSE2 = portable = Python on ~34,000 bodies'
+        or diag $out;
+}
+
 # FINDING A (counting; in the code before e3e197c too): windows of the
 # same zone, key and period share one counter, and a request adds one to
 # it per window, not once.  "3/10m 5/10m" lets 2 requests through, not 3;
