@@ -56,6 +56,12 @@ my $n = Twilio::Nginx->new(name => 'attack4', port => $port, workers => 2,
 @{[ loc('/evict', 'twilio_guard_limit zone=tiny key=number 2/1h 3/1d full=evict;',
         'twilio_guard_limit zone=tiny key=all 1000/1h 2000/1d full=evict;') ]}
 @{[ loc('/reject', 'twilio_guard_limit zone=tinyr key=number 2/1h 3/1d;') ]}
+        location /front {
+            twilio_guard_number phone default_country=US;
+            twilio_guard_limit zone=sms key=number 5/1h;
+            try_files /nonexistent \@strict;
+        }
+@{[ loc('@strict', 'twilio_guard_limit zone=sms key=number 1/1h;') ]}
     }
 EOC
 
@@ -222,6 +228,22 @@ SKIP: {
        'same period twice in a line: 3 pass';
     is statuses(4, '/twolines', '+14155550121'), '200,200,200,429',
        'the same period in two lines: 3 pass';
+}
+
+# FINDING B (redirects; not from e3e197c): after an internal redirect, a
+# limit whose windows have the zone, key and period of windows this
+# request was counted in before is skipped whole, its COUNT never checked.
+# /front (5/1h) hands every request to \@strict (1/1h): 5 an hour reach
+# the upstream through \@strict, whose own line says 1.  Cause:
+# ngx_http_twilio_guard_sms_counted_before() (ngx_http_twilio_guard_sms.c
+# :1124-1160) compares zone and key only, and _limits() then skips the
+# check with the count (:1000-1003).  Fix: still check such a limit's
+# windows (pass 0 and the check half of _count()), only skip adding to an
+# entry this request already counted in.
+SKIP: {
+    skip 'FINDING B: TEST_NGINX_ATTACK_FINDINGS=1', 1 unless $FINDINGS;
+    is statuses(3, '/front', '+14155550130'), '200,429,429',
+       'a stricter limit after a redirect still refuses';
 }
 
 ok !(grep { /signal|was locked/ } $n->bad_log_lines),
