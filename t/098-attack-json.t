@@ -216,7 +216,7 @@ SKIP: {
 # fit every window of every line") let 1 through, not 3.  Refused users,
 # or a limit written in two lines silently a third as strict.  Cause:
 # ngx_http_twilio_guard_sms_count() adds one to the entry for every window
-# (ngx_http_twilio_guard_sms.c:1286-1290), and the key of a window is
+# (ngx_http_twilio_guard_sms.c:1289-1298), and the key of a window is
 # zone, key kind, range, period and value only (sms_key()).  Fix: count an
 # entry once per request (skip a window whose key this request already
 # counted in the same zone, as counted_before() does across redirects),
@@ -236,8 +236,8 @@ SKIP: {
 # /front (5/1h) hands every request to \@strict (1/1h): 5 an hour reach
 # the upstream through \@strict, whose own line says 1.  Cause:
 # ngx_http_twilio_guard_sms_counted_before() (ngx_http_twilio_guard_sms.c
-# :1124-1160) compares zone and key only, and _limits() then skips the
-# check with the count (:1000-1003).  Fix: still check such a limit's
+# :1121-1160) compares zone and key only, and _limits() then skips the
+# check with the count (:1002-1005).  Fix: still check such a limit's
 # windows (pass 0 and the check half of _count()), only skip adding to an
 # entry this request already counted in.
 SKIP: {
