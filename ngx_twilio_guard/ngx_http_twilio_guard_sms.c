@@ -110,8 +110,14 @@ typedef struct {
     uint32_t                            bucket;   /* counted in */
     size_t                              len;
     ngx_uint_t                          created;  /* inserted by it */
+    ngx_uint_t                          seen;     /* counted elsewhere */
     u_char                              key[NGX_HTTP_TWILIO_GUARD_KEY_MAX];
 } ngx_http_twilio_guard_sms_slot_t;
+
+/* a window's entry: to count in here, or counted by another window */
+#define NGX_HTTP_TWILIO_GUARD_SMS_COUNT    0
+#define NGX_HTTP_TWILIO_GUARD_SMS_SAME     1   /* of this request */
+#define NGX_HTTP_TWILIO_GUARD_SMS_BEFORE   2   /* before a redirect */
 
 
 typedef struct {
@@ -162,9 +168,11 @@ static ngx_int_t ngx_http_twilio_guard_sms_keys(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_conf_t *scf,
     ngx_http_twilio_guard_sms_ctx_t *ctx,
     ngx_http_twilio_guard_sms_slot_t **slots, ngx_uint_t *n);
-static ngx_uint_t ngx_http_twilio_guard_sms_counted_before(
+static ngx_uint_t ngx_http_twilio_guard_sms_seen(
     ngx_http_twilio_guard_sms_ctx_t *ctx,
-    ngx_http_twilio_guard_sms_slot_t *s, ngx_uint_t n);
+    ngx_http_twilio_guard_sms_slot_t *s, ngx_uint_t k);
+static void ngx_http_twilio_guard_sms_take_back(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_ctx_t *ctx);
 static ngx_http_twilio_guard_zone_t **ngx_http_twilio_guard_sms_zones(
     ngx_http_request_t *r, ngx_http_twilio_guard_sms_slot_t *s,
     ngx_uint_t n, ngx_uint_t *nzones);
@@ -988,15 +996,21 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    return ngx_http_twilio_guard_sms_refuse(r, ctx, &slots[k], rc, retry);
+    rc = ngx_http_twilio_guard_sms_refuse(r, ctx, &slots[k], rc, retry);
+
+    if (rc != NGX_DECLINED) {
+        /* refused after a redirect: what it counted before is taken back */
+        ngx_http_twilio_guard_sms_take_back(r, ctx);
+    }
+
+    return rc;
 }
 
 
 /*
  * The key of every window of every limit, in order, into slots allocated
- * here.  A limit whose key is empty (an empty variable) is not counted,
- * nor one this request was counted under in a location before an
- * internal redirect: their slots have no zone.
+ * here.  A limit whose key is empty (an empty variable) is not counted:
+ * its slots have no zone.
  */
 
 static ngx_int_t
@@ -1006,7 +1020,7 @@ ngx_http_twilio_guard_sms_keys(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_slot_t **slots, ngx_uint_t *n)
 {
     ngx_int_t                           rc;
-    ngx_uint_t                          i, w, k, first, max;
+    ngx_uint_t                          i, w, k, max;
     ngx_http_twilio_guard_sms_slot_t   *s;
     ngx_http_twilio_guard_sms_limit_t  *limit;
 
@@ -1025,7 +1039,6 @@ ngx_http_twilio_guard_sms_keys(ngx_http_request_t *r,
     k = 0;
 
     for (i = 0; i < scf->limits->nelts; i++) {
-        first = k;
 
         for (w = 0; w < limit[i].nwindows; w++, k++) {
             s[k].zone = limit[i].zone->data;
@@ -1033,6 +1046,7 @@ ngx_http_twilio_guard_sms_keys(ngx_http_request_t *r,
             s[k].entry = NULL;
             s[k].window = w;
             s[k].created = 0;
+            s[k].seen = NGX_HTTP_TWILIO_GUARD_SMS_COUNT;
 
             rc = ngx_http_twilio_guard_sms_key(r, &limit[i], ctx, w,
                                                s[k].key, &s[k].len);
@@ -1052,16 +1066,7 @@ ngx_http_twilio_guard_sms_keys(ngx_http_request_t *r,
             }
 
             s[k].hash = ngx_crc32_short(s[k].key, s[k].len);
-        }
-
-        if (ngx_http_twilio_guard_sms_counted_before(ctx, &s[first],
-                                                     k - first))
-        {
-            /* the same line in a location before a redirect */
-
-            while (first < k) {
-                s[first++].zone = NULL;
-            }
+            s[k].seen = ngx_http_twilio_guard_sms_seen(ctx, s, k);
         }
     }
 
@@ -1073,46 +1078,43 @@ ngx_http_twilio_guard_sms_keys(ngx_http_request_t *r,
 
 
 /*
- * Whether every window of a limit was counted for this request already, in
- * a location before an internal redirect (the same line, inherited or
- * repeated: same zone, key and period).
+ * Whether window k's entry (its zone, key kind, value and period) is
+ * counted by another window: an earlier one of this request (the same
+ * period twice in a line, or in two lines), or one of a location before
+ * an internal redirect.  Such a window is checked, against its own count,
+ * but the request is counted in its entry once.
  */
 
 static ngx_uint_t
-ngx_http_twilio_guard_sms_counted_before(
-    ngx_http_twilio_guard_sms_ctx_t *ctx,
-    ngx_http_twilio_guard_sms_slot_t *s, ngx_uint_t n)
+ngx_http_twilio_guard_sms_seen(ngx_http_twilio_guard_sms_ctx_t *ctx,
+    ngx_http_twilio_guard_sms_slot_t *s, ngx_uint_t k)
 {
-    ngx_uint_t                         w, i;
+    ngx_uint_t                         i, n;
     ngx_http_twilio_guard_sms_slot_t  *c;
 
-    if (ctx->ncounted == 0) {
-        return 0;
-    }
+    c = s;
+    n = k;
 
-    c = ctx->counted;
-
-    for (w = 0; w < n; w++) {
-
-        if (s[w].zone == NULL) {
-            return 0;
-        }
-
-        for (i = 0; i < ctx->ncounted; i++) {
-            if (c[i].zone == s[w].zone
-                && c[i].len == s[w].len
-                && ngx_memcmp(c[i].key, s[w].key, s[w].len) == 0)
+    for ( ;; ) {
+        for (i = 0; i < n; i++) {
+            if (c[i].zone == s[k].zone
+                && c[i].seen == NGX_HTTP_TWILIO_GUARD_SMS_COUNT
+                && c[i].hash == s[k].hash
+                && c[i].len == s[k].len
+                && ngx_memcmp(c[i].key, s[k].key, s[k].len) == 0)
             {
-                break;
+                return (c == s) ? NGX_HTTP_TWILIO_GUARD_SMS_SAME
+                                : NGX_HTTP_TWILIO_GUARD_SMS_BEFORE;
             }
         }
 
-        if (i == ctx->ncounted) {
-            return 0;
+        if (c != s || ctx->ncounted == 0) {
+            return NGX_HTTP_TWILIO_GUARD_SMS_COUNT;
         }
-    }
 
-    return 1;
+        c = ctx->counted;
+        n = ctx->ncounted;
+    }
 }
 
 
@@ -1211,7 +1213,11 @@ ngx_http_twilio_guard_sms_check(ngx_http_twilio_guard_sms_slot_t *s,
                                                     &cur);
         }
 
-        if (prev + cur < win->count) {
+        /* counted before a redirect: the count holds the request */
+
+        if (s[i].seen == NGX_HTTP_TWILIO_GUARD_SMS_BEFORE
+            ? prev + cur <= win->count : prev + cur < win->count)
+        {
             continue;
         }
 
@@ -1253,7 +1259,8 @@ ngx_http_twilio_guard_sms_count(ngx_http_twilio_guard_sms_slot_t *s,
 
     for (i = 0; i < n; i++) {
 
-        if (s[i].zone == NULL) {
+        if (s[i].zone == NULL || s[i].seen != NGX_HTTP_TWILIO_GUARD_SMS_COUNT)
+        {
             continue;
         }
 
@@ -1347,7 +1354,8 @@ ngx_http_twilio_guard_sms_uncount(ngx_http_twilio_guard_sms_slot_t *s,
 
     for (i = 0; i < n; i++) {
 
-        if (s[i].zone == NULL) {
+        if (s[i].zone == NULL || s[i].seen != NGX_HTTP_TWILIO_GUARD_SMS_COUNT)
+        {
             continue;
         }
 
@@ -1368,6 +1376,43 @@ ngx_http_twilio_guard_sms_uncount(ngx_http_twilio_guard_sms_slot_t *s,
             }
         }
     }
+}
+
+
+/*
+ * A request refused in a location after an internal redirect: the counts
+ * it made in the locations before are taken back, so a refused request
+ * leaves nothing counted, wherever it was refused.
+ */
+
+static void
+ngx_http_twilio_guard_sms_take_back(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_ctx_t *ctx)
+{
+    ngx_uint_t                      i, nzones;
+    ngx_http_twilio_guard_zone_t  **zones;
+
+    if (ctx->ncounted == 0) {
+        return;
+    }
+
+    zones = ngx_http_twilio_guard_sms_zones(r, ctx->counted, ctx->ncounted,
+                                            &nzones);
+    if (zones == NULL) {
+        return;
+    }
+
+    for (i = 0; i < nzones; i++) {
+        ngx_http_twilio_guard_zone_lock(zones[i]);
+    }
+
+    ngx_http_twilio_guard_sms_uncount(ctx->counted, ctx->ncounted);
+
+    for (i = 0; i < nzones; i++) {
+        ngx_http_twilio_guard_zone_unlock(zones[i], r->connection->log);
+    }
+
+    ctx->ncounted = 0;
 }
 
 

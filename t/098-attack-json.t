@@ -5,7 +5,7 @@
 # counted in without a second lookup unless an insertion made them stale).
 # Plain Test::More: it runs its own nginx (two workers) with
 # TEST_NGINX_BINARY and TEST_NGINX_LOAD_MODULES, on TEST_NGINX_ATTACK4_PORT
-# (1950).
+# (1945).
 #
 # Same convention as t/097-attack3.t: a block marked FINDING asserts the
 # secure (or documented) behaviour and fails on the code it was written
@@ -22,7 +22,7 @@ use Time::HiRes qw(sleep);
 use Twilio::Backend qw(:all);
 use Twilio::Nginx;
 
-my $port = $ENV{TEST_NGINX_ATTACK4_PORT} || 1950;
+my $port = $ENV{TEST_NGINX_ATTACK4_PORT} || 1945;
 my $B = $ENV{TEST_NGINX_BACKEND_PORT} || backend_port();
 my $FINDINGS = $ENV{TEST_NGINX_ATTACK_FINDINGS};
 
@@ -62,6 +62,7 @@ my $n = Twilio::Nginx->new(name => 'attack4', port => $port, workers => 2,
             try_files /nonexistent \@strict;
         }
 @{[ loc('@strict', 'twilio_guard_limit zone=sms key=number 1/1h;') ]}
+@{[ loc('/frontonly', 'twilio_guard_limit zone=sms key=number 5/1h;') ]}
     }
 EOC
 
@@ -209,9 +210,9 @@ SKIP: {
         or diag $out;
 }
 
-# FINDING A (counting; in the code before e3e197c too): windows of the
-# same zone, key and period share one counter, and a request adds one to
-# it per window, not once.  "3/10m 5/10m" lets 2 requests through, not 3;
+# Found A (counting; in the code before e3e197c too; fixed): windows of
+# the same zone, key and period share one counter, and a request added one
+# to it per window, not once.  "3/10m 5/10m" lets 2 requests through, not 3;
 # two lines "3/1h" and "3/1h 10/1d" (docs/directives.md: "a request must
 # fit every window of every line") let 1 through, not 3.  Refused users,
 # or a limit written in two lines silently a third as strict.  Cause:
@@ -221,30 +222,30 @@ SKIP: {
 # entry once per request (skip a window whose key this request already
 # counted in the same zone, as counted_before() does across redirects),
 # and check every window against it; or refuse the same period twice in a
-# line at configuration time.
-SKIP: {
-    skip 'FINDING A: TEST_NGINX_ATTACK_FINDINGS=1', 2 unless $FINDINGS;
-    is statuses(4, '/sameperiod', '+14155550120'), '200,200,200,429',
-       'same period twice in a line: 3 pass';
-    is statuses(4, '/twolines', '+14155550121'), '200,200,200,429',
-       'the same period in two lines: 3 pass';
-}
+# line at configuration time.  Now every window is checked and the entry
+# counted once (ngx_http_twilio_guard_sms_seen()).
+is statuses(4, '/sameperiod', '+14155550120'), '200,200,200,429',
+   'same period twice in a line: 3 pass';
+is statuses(4, '/twolines', '+14155550121'), '200,200,200,429',
+   'the same period in two lines: 3 pass';
 
-# FINDING B (redirects; not from e3e197c): after an internal redirect, a
-# limit whose windows have the zone, key and period of windows this
-# request was counted in before is skipped whole, its COUNT never checked.
+# Found B (redirects; not from e3e197c; fixed): after an internal
+# redirect, a limit whose windows have the zone, key and period of windows
+# this request was counted in before was skipped whole, its COUNT never
+# checked.
 # /front (5/1h) hands every request to \@strict (1/1h): 5 an hour reach
 # the upstream through \@strict, whose own line says 1.  Cause:
 # ngx_http_twilio_guard_sms_counted_before() (ngx_http_twilio_guard_sms.c
 # :1121-1160) compares zone and key only, and _limits() then skips the
 # check with the count (:1002-1005).  Fix: still check such a limit's
 # windows (pass 0 and the check half of _count()), only skip adding to an
-# entry this request already counted in.
-SKIP: {
-    skip 'FINDING B: TEST_NGINX_ATTACK_FINDINGS=1', 1 unless $FINDINGS;
-    is statuses(3, '/front', '+14155550130'), '200,429,429',
-       'a stricter limit after a redirect still refuses';
-}
+# entry this request already counted in.  Now such a window is checked
+# with the request's own count in it, and a request refused there has the
+# counts of the locations before taken back.
+is statuses(3, '/front', '+14155550130'), '200,429,429',
+   'a stricter limit after a redirect still refuses';
+is statuses(5, '/frontonly', '+14155550130'), '200,200,200,200,429',
+   'the two refused after the redirect were taken back from /front\'s 5/1h';
 
 ok !(grep { /signal|was locked/ } $n->bad_log_lines),
    'no worker died, no lock left held';
