@@ -366,10 +366,11 @@ ngx_twilio_form_decode(const unsigned char *s, size_t len,
  * to ASCII: U+017F (long s), U+0130 and U+0131 (dotted and dotless I),
  * U+212A (Kelvin sign).  The same folding as the webhook guard's
  * AccountSid rule (ngx_twilio_account_name() in the core).
+ * ngx_twilio_name_like() below tells most names apart at once.
  */
 
 static int
-ngx_twilio_name_like(const unsigned char *key, size_t n, const char *name,
+ngx_twilio_name_fold(const unsigned char *key, size_t n, const char *name,
     size_t name_len)
 {
     size_t                i;
@@ -378,22 +379,6 @@ ngx_twilio_name_like(const unsigned char *key, size_t n, const char *name,
 
     p = key;
     last = key + n;
-
-    /*
-     * most names differ from the first byte on: an ASCII byte that is
-     * not white space and not the name's first letter, folded, ends it
-     */
-
-    if (n > 0 && name_len > 0) {
-        c = (unsigned char) name[0];
-        c |= (c >= 'A' && c <= 'Z') ? 0x20 : 0;
-
-        if (*p > ' ' && *p < 0x80 && *p != c
-            && !(*p >= 'A' && *p <= 'Z' && (*p | 0x20) == c))
-        {
-            return 0;
-        }
-    }
 
     while (p < last
            && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'
@@ -442,6 +427,35 @@ ngx_twilio_name_like(const unsigned char *key, size_t n, const char *name,
     }
 
     return i == name_len;
+}
+
+
+/*
+ * Whether a parameter name is name (see ngx_twilio_name_fold()).  Most
+ * names differ from the first byte on: an ASCII byte that is not white
+ * space and not the name's first letter in either case ends it, with no
+ * call.
+ */
+
+static inline int
+ngx_twilio_name_like(const unsigned char *key, size_t n, const char *name,
+    size_t name_len)
+{
+    unsigned char  c, k;
+
+    if (n > 0 && name_len > 0) {
+        c = (unsigned char) name[0];
+        c |= (c >= 'A' && c <= 'Z') ? 0x20 : 0;
+        k = key[0];
+
+        if (k > ' ' && k < 0x80 && k != c
+            && !(k >= 'A' && k <= 'Z' && (k | 0x20) == c))
+        {
+            return 0;
+        }
+    }
+
+    return ngx_twilio_name_fold(key, n, name, name_len);
 }
 
 
@@ -1041,6 +1055,28 @@ ngx_twilio_json_skip(ngx_twilio_json_t *j, unsigned depth)
 
 
 /*
+ * A string at j->p (at its opening quote) skipped: a run of plain bytes
+ * up to the closing quote at once, any other by the decoder.
+ */
+
+static inline int
+ngx_twilio_json_pass(ngx_twilio_json_t *j)
+{
+    size_t                n;
+    const unsigned char  *p;
+
+    p = ngx_twilio_json_plain(j->p + 1, j->end);
+
+    if (p < j->end && *p == '"') {
+        j->p = p + 1;
+        return 0;
+    }
+
+    return ngx_twilio_json_string(j, NULL, 0, &n);
+}
+
+
+/*
  * A member's name at j->p (at its opening quote), then the ":" after it.
  * A name with no escape and only printable ASCII is its own bytes in the
  * body (*name points there); another is decoded into buf (of size
@@ -1158,7 +1194,7 @@ ngx_twilio_json_value(const unsigned char *s, size_t len, const char *name,
             }
 
         } else if ((j.p < j.end && *j.p == '"')
-                   ? ngx_twilio_json_string(&j, NULL, 0, &n) != 0
+                   ? ngx_twilio_json_pass(&j) != 0
                    : ngx_twilio_json_skip(&j, 1) != 0)
         {
             /* a string, the usual member, skipped without a call more */
