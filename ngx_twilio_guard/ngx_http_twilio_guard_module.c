@@ -1829,8 +1829,12 @@ ngx_http_twilio_guard_header(ngx_http_request_t *r, ngx_str_t *name,
             i = 0;
         }
 
+        /* the name as written, as most clients send it, then any case */
+
         if (h[i].key.len != name->len
-            || ngx_strncasecmp(h[i].key.data, name->data, name->len) != 0)
+            || (ngx_memcmp(h[i].key.data, name->data, name->len) != 0
+                && ngx_strncasecmp(h[i].key.data, name->data, name->len)
+                   != 0))
         {
             continue;
         }
