@@ -16,7 +16,7 @@
 
 
 /* the module's version: CHANGES and packages take it from here */
-#define NGX_HTTP_TWILIO_GUARD_VERSION  "0.1.0"
+#define NGX_HTTP_TWILIO_GUARD_VERSION  "0.1.1"
 
 
 #if (nginx_version < 1015007)
