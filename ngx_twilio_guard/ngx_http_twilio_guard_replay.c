@@ -126,6 +126,8 @@ ngx_http_twilio_guard_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                 return NGX_CONF_ERROR;
             }
 
+            ((ngx_http_twilio_guard_zone_t *) rcf->zone->data)->replay = 1;
+
             continue;
         }
 
@@ -204,21 +206,22 @@ invalid:
 
 /*
  * At the end of the http block: zones declared; the header filter and
- * the log phase handler, where any guard records requests.
+ * the log phase handler, where any guard records requests, only where
+ * twilio_guard_replay is used (limits alone do not need them).
  */
 
 ngx_int_t
 ngx_http_twilio_guard_replay_init(ngx_conf_t *cf)
 {
-    ngx_uint_t                  referenced;
+    ngx_uint_t                  replay;
     ngx_http_handler_pt        *h;
     ngx_http_core_main_conf_t  *cmcf;
 
-    if (ngx_http_twilio_guard_zone_check(cf, &referenced) != NGX_OK) {
+    if (ngx_http_twilio_guard_zone_check(cf, &replay) != NGX_OK) {
         return NGX_ERROR;
     }
 
-    if (referenced == 0) {
+    if (replay == 0) {
         return NGX_OK;
     }
 

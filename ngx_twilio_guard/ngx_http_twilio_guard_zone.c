@@ -157,18 +157,18 @@ ngx_http_twilio_guard_zone_get(ngx_conf_t *cf, ngx_shm_zone_t *shm_zone)
 
 /*
  * At the end of the http block: every zone referred to is declared.
- * Counts the zones referred to.
+ * Counts the zones twilio_guard_replay refers to.
  */
 
 ngx_int_t
-ngx_http_twilio_guard_zone_check(ngx_conf_t *cf, ngx_uint_t *referenced)
+ngx_http_twilio_guard_zone_check(ngx_conf_t *cf, ngx_uint_t *replay)
 {
     ngx_uint_t                     i;
     ngx_list_part_t               *part;
     ngx_shm_zone_t                *shm_zone;
     ngx_http_twilio_guard_zone_t  *zone;
 
-    *referenced = 0;
+    *replay = 0;
 
     part = &cf->cycle->shared_memory.part;
     shm_zone = part->elts;
@@ -195,8 +195,8 @@ ngx_http_twilio_guard_zone_check(ngx_conf_t *cf, ngx_uint_t *referenced)
             continue;
         }
 
-        if (zone->ref_line) {
-            (*referenced)++;
+        if (zone->replay) {
+            (*replay)++;
         }
 
         if (zone->declared) {

@@ -77,6 +77,9 @@ typedef struct {
     ngx_uint_t                        ref_line;
     const char                       *ref_directive;
 
+    /* referred to by twilio_guard_replay */
+    ngx_uint_t                        replay;
+
     /* a report due when the zone is unlocked */
     ngx_uint_t                        report;
     ngx_uint_t                        report_evicted;
@@ -91,7 +94,7 @@ char *ngx_http_twilio_guard_zone(ngx_conf_t *cf, ngx_command_t *cmd,
 ngx_shm_zone_t *ngx_http_twilio_guard_zone_ref(ngx_conf_t *cf,
     ngx_str_t *name, const char *directive);
 ngx_int_t ngx_http_twilio_guard_zone_check(ngx_conf_t *cf,
-    ngx_uint_t *referenced);
+    ngx_uint_t *replay);
 
 void ngx_http_twilio_guard_zone_lock(ngx_http_twilio_guard_zone_t *zone);
 void ngx_http_twilio_guard_zone_unlock(ngx_http_twilio_guard_zone_t *zone,
