@@ -228,6 +228,19 @@ SKIP: {
     }
 }
 
+# Finding D (91fd36d, reasoned, no block: needs an exact interleaving):
+# sms_zones() orders the locks by the address of the per-cycle
+# ngx_http_twilio_guard_zone_t (ngx_http_twilio_guard_sms.c:1140-1141),
+# but the mutex is in the shared zone, which a reload that keeps the
+# zone's name and size hands on to the new cycle.  The old workers (still
+# ending their requests) and the new ones can order two zones differently
+# (the structs are allocated at the zone's first mention, from another
+# pool): an old worker holding za waits for zb while a new one holding zb
+# waits for za, for ever (ngx_shmtx_lock has no timeout), and every worker
+# that then touches either zone hangs too.  Fix: order by
+# zone->shpool (the shared memory's address, the same in every process and
+# kept across a reload with the mutex) or by the zone's name.
+
 # regression: a burst through a redirect to a stricter line: at most one
 # request reaches @strict's upstream (1/1h), with two workers; the
 # refused ones are taken back from /front's 5/1h.
