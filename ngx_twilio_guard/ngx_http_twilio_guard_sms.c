@@ -111,6 +111,7 @@ typedef struct {
     size_t                              len;
     ngx_uint_t                          created;  /* inserted by it */
     ngx_uint_t                          seen;     /* counted elsewhere */
+    ngx_uint_t                          tries;    /* upstream tries then */
     u_char                              key[NGX_HTTP_TWILIO_GUARD_KEY_MAX];
 } ngx_http_twilio_guard_sms_slot_t;
 
@@ -118,6 +119,7 @@ typedef struct {
 #define NGX_HTTP_TWILIO_GUARD_SMS_COUNT    0
 #define NGX_HTTP_TWILIO_GUARD_SMS_SAME     1   /* of this request */
 #define NGX_HTTP_TWILIO_GUARD_SMS_BEFORE   2   /* before a redirect */
+#define NGX_HTTP_TWILIO_GUARD_SMS_BACK     3   /* counted, taken back */
 
 
 typedef struct {
@@ -184,7 +186,8 @@ static ngx_int_t ngx_http_twilio_guard_sms_count(
 static uint32_t ngx_http_twilio_guard_sms_window(uint64_t state,
     uint32_t bucket, uint32_t *prev, uint32_t *cur);
 static void ngx_http_twilio_guard_sms_uncount(
-    ngx_http_twilio_guard_sms_slot_t *s, ngx_uint_t n);
+    ngx_http_twilio_guard_sms_slot_t *s, ngx_uint_t n, ngx_uint_t tries);
+static ngx_uint_t ngx_http_twilio_guard_sms_tries(ngx_http_request_t *r);
 static void ngx_http_twilio_guard_sms_counted(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_ctx_t *ctx,
     ngx_http_twilio_guard_sms_slot_t *s, ngx_uint_t n);
@@ -364,6 +367,11 @@ ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r)
 
         ctx->conf = scf;
         ctx->status = ngx_http_twilio_guard_sms_decide(r, ctx);
+
+        if (ctx->status >= NGX_HTTP_SPECIAL_RESPONSE) {
+            /* refused after a redirect: what it counted before goes */
+            ngx_http_twilio_guard_sms_take_back(r, ctx);
+        }
 
         return ctx->status;
     }
@@ -996,14 +1004,7 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    rc = ngx_http_twilio_guard_sms_refuse(r, ctx, &slots[k], rc, retry);
-
-    if (rc != NGX_DECLINED) {
-        /* refused after a redirect: what it counted before is taken back */
-        ngx_http_twilio_guard_sms_take_back(r, ctx);
-    }
-
-    return rc;
+    return ngx_http_twilio_guard_sms_refuse(r, ctx, &slots[k], rc, retry);
 }
 
 
@@ -1047,6 +1048,7 @@ ngx_http_twilio_guard_sms_keys(ngx_http_request_t *r,
             s[k].window = w;
             s[k].created = 0;
             s[k].seen = NGX_HTTP_TWILIO_GUARD_SMS_COUNT;
+            s[k].tries = ngx_http_twilio_guard_sms_tries(r);
 
             rc = ngx_http_twilio_guard_sms_key(r, &limit[i], ctx, w,
                                                s[k].key, &s[k].len);
@@ -1119,7 +1121,7 @@ ngx_http_twilio_guard_sms_seen(ngx_http_twilio_guard_sms_ctx_t *ctx,
 }
 
 
-/* the zones of the slots, each once, in address order: the locking order */
+/* the zones of the slots, each once, in the order they are locked in */
 
 static ngx_http_twilio_guard_zone_t **
 ngx_http_twilio_guard_sms_zones(ngx_http_request_t *r,
@@ -1142,13 +1144,21 @@ ngx_http_twilio_guard_sms_zones(ngx_http_request_t *r,
             continue;
         }
 
-        for (i = 0; i < m && (uintptr_t) zones[i] < (uintptr_t) s[k].zone;
+        /*
+         * by the address of the shared memory, the same in every worker
+         * and in the workers of the cycle before a reload, which keeps a
+         * zone with its mutex: the zone structures are per cycle
+         */
+
+        for (i = 0;
+             i < m && (uintptr_t) zones[i]->shpool
+                      < (uintptr_t) s[k].zone->shpool;
              i++)
         {
             /* void */
         }
 
-        if (i < m && zones[i] == s[k].zone) {
+        if (i < m && zones[i]->shpool == s[k].zone->shpool) {
             continue;
         }
 
@@ -1172,8 +1182,8 @@ ngx_http_twilio_guard_sms_zones(ngx_http_request_t *r,
  * span ending now lies within the previous and the current bucket, so at
  * most COUNT requests pass in it.
  *
- * NGX_OK, or NGX_BUSY with *k the window that refuses and *retry in how
- * many ms a request would pass there.  The entries found are kept in the
+ * NGX_OK, or NGX_BUSY with *k the window that refuses longest and *retry
+ * in how many ms a request would pass all of them.  The entries found are kept in the
  * slots for the count.  A refusing entry is moved to the front of its
  * zone's queue, so under full=evict a counter that keeps refusing is the
  * last to go, not the first.
@@ -1184,12 +1194,14 @@ ngx_http_twilio_guard_sms_check(ngx_http_twilio_guard_sms_slot_t *s,
     ngx_uint_t n, ngx_uint_t *k, ngx_msec_t *retry)
 {
     uint32_t                             bucket, prev, cur;
+    ngx_int_t                            rc;
     ngx_uint_t                           i;
-    ngx_msec_t                           now, period;
+    ngx_msec_t                           now, period, wait;
     ngx_http_twilio_guard_entry_t       *e;
     ngx_http_twilio_guard_sms_window_t  *win;
 
     now = ngx_current_msec;
+    rc = NGX_OK;
 
     for (i = 0; i < n; i++) {
 
@@ -1226,15 +1238,21 @@ ngx_http_twilio_guard_sms_check(ngx_http_twilio_guard_sms_slot_t *s,
             ngx_http_twilio_guard_zone_touch(s[i].zone, e);
         }
 
-        *k = i;
-        *retry = (cur >= win->count)
-                 ? ((ngx_msec_t) (now / period) + 2) * period - now
-                 : ((ngx_msec_t) (now / period) + 1) * period - now;
+        /* the window that refuses longest: Retry-After holds for all */
 
-        return NGX_BUSY;
+        wait = (cur >= win->count)
+               ? ((ngx_msec_t) (now / period) + 2) * period - now
+               : ((ngx_msec_t) (now / period) + 1) * period - now;
+
+        if (rc == NGX_OK || wait > *retry) {
+            *k = i;
+            *retry = wait;
+        }
+
+        rc = NGX_BUSY;
     }
 
-    return NGX_OK;
+    return rc;
 }
 
 
@@ -1279,7 +1297,7 @@ ngx_http_twilio_guard_sms_count(ngx_http_twilio_guard_sms_slot_t *s,
                                               s[i].key, s[i].len, s[i].hash,
                                               2 * period);
             if (e == NULL) {
-                ngx_http_twilio_guard_sms_uncount(s, i);
+                ngx_http_twilio_guard_sms_uncount(s, i, s[i].tries);
                 *k = i;
                 return NGX_ERROR;
             }
@@ -1343,11 +1361,15 @@ ngx_http_twilio_guard_sms_window(uint64_t state, uint32_t bucket,
 }
 
 
-/* takes back the counts of the first n slots, the zones locked */
+/*
+ * Takes back the counts of the first n slots, the zones locked; only those
+ * counted when the request had tried an upstream as many times as now
+ * (tries): an upstream tried since may have acted on the request.
+ */
 
 static void
 ngx_http_twilio_guard_sms_uncount(ngx_http_twilio_guard_sms_slot_t *s,
-    ngx_uint_t n)
+    ngx_uint_t n, ngx_uint_t tries)
 {
     uint32_t                        cur;
     ngx_uint_t                      i;
@@ -1355,10 +1377,13 @@ ngx_http_twilio_guard_sms_uncount(ngx_http_twilio_guard_sms_slot_t *s,
 
     for (i = 0; i < n; i++) {
 
-        if (s[i].zone == NULL || s[i].seen != NGX_HTTP_TWILIO_GUARD_SMS_COUNT)
+        if (s[i].zone == NULL || s[i].seen != NGX_HTTP_TWILIO_GUARD_SMS_COUNT
+            || s[i].tries != tries)
         {
             continue;
         }
+
+        s[i].seen = NGX_HTTP_TWILIO_GUARD_SMS_BACK;
 
         e = ngx_http_twilio_guard_zone_lookup(s[i].zone,
                                               NGX_HTTP_TWILIO_GUARD_KIND_LIMIT,
@@ -1383,7 +1408,10 @@ ngx_http_twilio_guard_sms_uncount(ngx_http_twilio_guard_sms_slot_t *s,
 /*
  * A request refused in a location after an internal redirect: the counts
  * it made in the locations before are taken back, so a refused request
- * leaves nothing counted, wherever it was refused.
+ * leaves nothing counted, wherever it was refused; but not those made
+ * before an upstream had the request (error_page after an upstream's
+ * error, X-Accel-Redirect): the application may have sent the SMS, and "a
+ * request the upstream then fails still counts".
  */
 
 static void
@@ -1407,13 +1435,22 @@ ngx_http_twilio_guard_sms_take_back(ngx_http_request_t *r,
         ngx_http_twilio_guard_zone_lock(zones[i]);
     }
 
-    ngx_http_twilio_guard_sms_uncount(ctx->counted, ctx->ncounted);
+    ngx_http_twilio_guard_sms_uncount(ctx->counted, ctx->ncounted,
+                                      ngx_http_twilio_guard_sms_tries(r));
 
     for (i = 0; i < nzones; i++) {
         ngx_http_twilio_guard_zone_unlock(zones[i], r->connection->log);
     }
 
-    ctx->ncounted = 0;
+}
+
+
+/* how many upstream servers the request has tried, in all its locations */
+
+static ngx_uint_t
+ngx_http_twilio_guard_sms_tries(ngx_http_request_t *r)
+{
+    return r->upstream_states ? r->upstream_states->nelts : 0;
 }
 
 

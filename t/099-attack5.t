@@ -173,7 +173,8 @@ sub shown { my ($h) = @_; join ' ', map { "$_=$h->{$_}" } sort keys %$h }
 
 ok $n->start, 'nginx starts';
 
-# Finding A (94b0325, take_back): "a request the upstream then fails still
+# Found A (94b0325, take_back; fixed: counts made before an upstream was
+# tried stay): "a request the upstream then fails still
 # counts" (docs/directives.md, Which requests count) no longer holds when
 # the location the upstream failure leads to refuses: /primary (3/1h)
 # reaches its upstream, which fails (timeout, 5xx: here 503), error_page
@@ -181,9 +182,7 @@ ok $n->start, 'nginx starts';
 # and take_back() removes the /primary count.  The counter stays at 1: every
 # request reaches /primary's upstream (an SMS sent by a provider that then
 # timed out), without end; 3/1h holds nothing.
-SKIP: {
-    skip 'FINDING A: a count taken back after the upstream was reached', 1
-        unless $FINDINGS;
+{
     backend_reset();
     my @st = map { (split ' ', status('/primary', '+14155550100'))[0] } 1 .. 8;
     my $ok = grep { $_ eq '200' } @st;
@@ -193,42 +192,35 @@ SKIP: {
         . "(statuses @st)";
 }
 
-# Finding B (94b0325): a request counted in a front location and then
+# Found B (94b0325; fixed: any refusal after a redirect takes back): a request counted in a front location and then
 # refused after the redirect by anything but a limit (a deny rule, an
 # invalid number under another default_country, a missing parameter) keeps
 # its count: the docs say "a refused request is not counted and leaves no
 # counter behind" and "a request refused after the redirect has the
 # counts made before it taken back".  Two refused requests here lock the
 # number out of /countedonly (2/1h, the same counter) for an hour.
-SKIP: {
-    skip 'FINDING B: a request refused by a rule after a redirect stays counted', 2
-        unless $FINDINGS;
-    is statuses(2, '/counted', '+14155550101'), '403,403',
-       'rule after a redirect: refused (number_denied)';
-    is statuses(2, '/countedonly', '+14155550101'), '200,200',
-       'rule after a redirect: the refused requests were not left counted';
-}
+is statuses(2, '/counted', '+14155550101'), '403,403',
+   'rule after a redirect: refused (number_denied)';
+is statuses(2, '/countedonly', '+14155550101'), '200,200',
+   'rule after a redirect: the refused requests were not left counted';
 
-# Finding C (91fd36d, sms_check()): Retry-After is the wait of the first
+# Found C (91fd36d, sms_check(); fixed: the longest wait of all windows): Retry-After is the wait of the first
 # window that refuses, not of the longest: under "1/1s 1/1h" the second
 # request gets "Retry-After: 1" or 2; retried then, it is refused again,
 # for an hour.  The same across lines (1/1s, then key=region 1/1h).  Docs:
 # "Retry-After with the seconds until a request would pass".
-SKIP: {
-    skip 'FINDING C: Retry-After of the first refusing window only', 4
-        unless $FINDINGS;
-    for my $path ('/multi', '/multiline') {
-        my $phone = $path eq '/multi' ? '+14155550102' : '+14155550103';
-        is status($path, $phone), '200 ok', "$path: first request passes";
-        my $r = resp($path, $phone);
-        my ($after) = $r =~ m{^Retry-After: (\d+)}mi;
-        cmp_ok $after // 0, '>=', 3600,
-            "$path: Retry-After covers the 1h window (got "
-            . ($after // 'none') . ')';
-    }
+for my $path ('/multi', '/multiline') {
+    my $phone = $path eq '/multi' ? '+14155550102' : '+14155550103';
+    is status($path, $phone), '200 ok', "$path: first request passes";
+    my $r = resp($path, $phone);
+    my ($after) = $r =~ m{^Retry-After: (\d+)}mi;
+    cmp_ok $after // 0, '>=', 3600,
+        "$path: Retry-After covers the 1h window (got "
+        . ($after // 'none') . ')';
 }
 
-# Finding D (91fd36d, reasoned, no block: needs an exact interleaving):
+# Found D (91fd36d, reasoned, no block: needs an exact interleaving;
+# fixed: the locks are ordered by the zone's shared memory address):
 # sms_zones() orders the locks by the address of the per-cycle
 # ngx_http_twilio_guard_zone_t (ngx_http_twilio_guard_sms.c:1140-1141),
 # but the mutex is in the shared zone, which a reload that keeps the
