@@ -21,23 +21,13 @@ use Test::More;
 use Time::HiRes qw(sleep);
 use Twilio::Backend qw(:all);
 use Twilio::Nginx;
+use Twilio::Number;
 
 my $port = $ENV{TEST_NGINX_ATTACK4_PORT} || 1945;
 my $B = $ENV{TEST_NGINX_BACKEND_PORT} || backend_port();
 my $FINDINGS = $ENV{TEST_NGINX_ATTACK_FINDINGS};
 
-sub loc {
-    my ($path, @lines) = @_;
-    my $body = join "\n", map { "            $_" } @lines;
-    return <<"EOC";
-        location $path {
-            twilio_guard_number phone default_country=US;
-$body
-            add_header X-Result \$twilio_guard_number_result always;
-            proxy_pass http://127.0.0.1:$B;
-        }
-EOC
-}
+sub loc { return number_location($B, 'phone default_country=US', @_) }
 
 my $n = Twilio::Nginx->new(name => 'attack4', port => $port, workers => 2,
                            http => <<"EOC");
@@ -68,18 +58,10 @@ EOC
 
 sub req {
     my ($path, $body, $ct) = @_;
-    $ct //= 'application/json';
-    return "POST $path HTTP/1.1\r\nHost: localhost\r\n"
-         . "Content-Type: $ct\r\n"
-         . 'Content-Length: ' . length($body) . "\r\n"
-         . "Connection: close\r\n\r\n$body";
+    return number_request($path, $body, type => $ct);
 }
 
-sub status {
-    my $r = $n->send(req(@_));
-    my ($res) = $r =~ m{^X-Result: (\S*)}mi;
-    return Twilio::Nginx::status_of($r) . (defined $res ? " $res" : '');
-}
+sub status { return Twilio::Nginx::verdict_of($n->send(req(@_))) }
 
 sub json { my ($p) = @_; return qq({"phone":"$p"}) }
 

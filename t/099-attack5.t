@@ -17,28 +17,17 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use IO::Socket::INET ();
 use Test::More;
 use Time::HiRes qw(sleep time);
 use Twilio::Backend qw(:all);
 use Twilio::Nginx;
+use Twilio::Number;
 
 my $port = $ENV{TEST_NGINX_ATTACK5_PORT} || 1946;
 my $B = $ENV{TEST_NGINX_BACKEND_PORT} || backend_port();
 my $FINDINGS = $ENV{TEST_NGINX_ATTACK_FINDINGS};
 
-sub loc {
-    my ($path, @lines) = @_;
-    my $body = join "\n", map { "            $_" } @lines;
-    return <<"EOC";
-        location $path {
-            twilio_guard_number phone default_country=US;
-$body
-            add_header X-Result \$twilio_guard_number_result always;
-            proxy_pass http://127.0.0.1:$B;
-        }
-EOC
-}
+sub loc { return number_location($B, 'phone default_country=US', @_) }
 
 my $n = Twilio::Nginx->new(name => 'attack5', port => $port, workers => 2,
                            http => <<"EOC");
@@ -124,50 +113,18 @@ EOC
 
 sub req {
     my ($path, $phone, @h) = @_;
-    my $body = qq({"phone":"$phone"});
-    my $hdr = '';
-    while (@h) { my ($k, $v) = splice @h, 0, 2; $hdr .= "$k: $v\r\n" }
-    return "POST $path HTTP/1.1\r\nHost: localhost\r\n"
-         . "Content-Type: application/json\r\n$hdr"
-         . 'Content-Length: ' . length($body) . "\r\n"
-         . "Connection: close\r\n\r\n$body";
+    return number_request($path, qq({"phone":"$phone"}), headers => \@h);
 }
 
 sub resp { return scalar $n->send(req(@_)) }
 
-sub status {
-    my $r = resp(@_);
-    my ($res) = $r =~ m{^X-Result: (\S*)}mi;
-    return Twilio::Nginx::status_of($r) . (defined $res ? " $res" : '');
-}
+sub status { return Twilio::Nginx::verdict_of(resp(@_)) }
 
 sub statuses {
     my ($count, @args) = @_;
     return join ',', map { (split ' ', status(@args))[0] } 1 .. $count;
 }
 
-# all the requests at once, each on its own connection: the statuses
-sub burst {
-    my (@reqs) = @_;
-    my @s = map {
-        IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 10)
-            or die "connect: $!"
-    } @reqs;
-    syswrite $s[$_], $reqs[$_] for 0 .. $#reqs;
-    my %st;
-    for my $s (@s) {
-        my $r = '';
-        my $deadline = time + 10;
-        while (time < $deadline) {
-            my $got = sysread $s, my $chunk, 65536;
-            last unless $got;
-            $r .= $chunk;
-        }
-        $st{ Twilio::Nginx::status_of($r) }++;
-        close $s;
-    }
-    return \%st;
-}
 
 sub shown { my ($h) = @_; join ' ', map { "$_=$h->{$_}" } sort keys %$h }
 
@@ -238,7 +195,7 @@ for my $path ('/multi', '/multiline') {
 # refused ones are taken back from /front's 5/1h.
 {
     backend_reset();
-    my $st = burst(map { req('/front', '+14155550110') } 1 .. 30);
+    my $st = $n->burst(map { req('/front', '+14155550110') } 1 .. 30);
     cmp_ok $st->{200} // 0, '<=', 1, 'burst /front -> @strict: '
         . shown($st);
     is backend_hits(), $st->{200} // 0, 'burst: hits = passes';
@@ -253,10 +210,10 @@ for my $path ('/multi', '/multiline') {
 {
     backend_reset();
     my $t0 = time;
-    my $st = burst(map { req($_ % 2 ? '/ab' : '/ba', sprintf('+1415555%04d', 200 + $_)) }
+    my $st = $n->burst(map { req($_ % 2 ? '/ab' : '/ba', sprintf('+1415555%04d', 200 + $_)) }
                    1 .. 40);
     is shown($st), '200=12 429=28', 'two zones, both orders: exactly 12 pass';
-    my $c = burst(map { req('/chain', sprintf('+1415555%04d', 300 + $_)) } 1 .. 30);
+    my $c = $n->burst(map { req('/chain', sprintf('+1415555%04d', 300 + $_)) } 1 .. 30);
     is shown($c), '200=7 429=23', 'chain over three zones: exactly 7 pass';
     cmp_ok time - $t0, '<', 8, 'no worker waits on a lock';
     is backend_hits(), 19, 'the upstream got exactly the passes';

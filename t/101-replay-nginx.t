@@ -58,28 +58,6 @@ sub status {
     return Twilio::Nginx::status_of($r) . (defined $res ? " $res" : '');
 }
 
-# sends all the requests at once, each on its own connection; the statuses
-sub burst {
-    my ($p, @reqs) = @_;
-    my @s = map {
-        IO::Socket::INET->new(PeerAddr => "127.0.0.1:$p", Timeout => 10)
-            or die "connect: $!"
-    } @reqs;
-    syswrite $s[$_], $reqs[$_] for 0 .. $#reqs;
-    my %st;
-    for my $s (@s) {
-        my $r = '';
-        my $deadline = time + 15;
-        while (time < $deadline) {
-            my $got = sysread $s, my $chunk, 65536;
-            last unless $got;
-            $r .= $chunk;
-        }
-        $st{ Twilio::Nginx::status_of($r) }++;
-        close $s;
-    }
-    return \%st;
-}
 
 sub log_has {
     my ($re) = @_;
@@ -165,7 +143,7 @@ is backend_hits(), 1, 'the upstream saw one';
 for my $delay (0, 0.5) {
     backend_reset();
     my $req = req("Body=burst+$delay", 'X-Backend-Delay' => $delay);
-    my $st = burst($port, ($req) x 50);
+    my $st = $n->burst(($req) x 50);
     is_deeply $st, { 200 => 1, 409 => 49 },
               "50 copies at once (upstream delay $delay s): one 200, 49 409";
     is backend_hits(), 1, '... and the upstream saw exactly one';
@@ -201,7 +179,7 @@ $n->write_conf;
 ok $n->reload, 'reload with another 32k zone, window 1s';
 backend_reset();
 my @reqs = map { req("Body=held+$_", 'X-Backend-Delay' => 2) } 1 .. 300;
-my $held = burst($port, @reqs);
+my $held = $n->burst(@reqs);
 ok $held->{503}, "a zone full of requests in flight answers 503 ("
                  . join(', ', map { "$_: $held->{$_}" } sort keys %$held)
                  . ')';

@@ -12,27 +12,16 @@ use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
-use IO::Socket::INET ();
 use Time::HiRes qw(sleep time);
 use Test::More;
 use Twilio::Backend qw(:all);
 use Twilio::Nginx;
+use Twilio::Number;
 
 my $port = $ENV{TEST_NGINX_NUMBER_PORT} || 1950;
 my $B = $ENV{TEST_NGINX_BACKEND_PORT};
 
-sub loc {
-    my ($path, @lines) = @_;
-    my $body = join "\n", map { "            $_" } @lines;
-    return <<"EOC";
-        location $path {
-            twilio_guard_number phone;
-$body
-            add_header X-Result \$twilio_guard_number_result always;
-            proxy_pass http://127.0.0.1:$B;
-        }
-EOC
-}
+sub loc { return number_location($B, 'phone', @_) }
 
 my $http = <<"EOC";
     twilio_guard_zone sms:1m;
@@ -75,54 +64,18 @@ my $n = Twilio::Nginx->new(name => 'number', port => $port, workers => 2,
 
 sub req {
     my ($path, $phone, @h) = @_;
-    my $body = qq({"phone":"$phone","code":"1"});
-    my $hdr = join '', map { "$_->[0]: $_->[1]\r\n" } pairs(@h);
-    return "POST $path HTTP/1.1\r\nHost: localhost\r\n"
-         . "Content-Type: application/json\r\n$hdr"
-         . 'Content-Length: ' . length($body) . "\r\n"
-         . "Connection: close\r\n\r\n$body";
+    return number_request($path, qq({"phone":"$phone","code":"1"}),
+                          headers => \@h);
 }
 
-sub pairs {
-    my @kv = @_;
-    my @p;
-    push @p, [splice @kv, 0, 2] while @kv;
-    return @p;
-}
 
-sub status {
-    my $r = $n->send(req(@_));
-    my ($res) = $r =~ m{^X-Result: (\S*)}mi;
-    return Twilio::Nginx::status_of($r) . (defined $res ? " $res" : '');
-}
+sub status { return Twilio::Nginx::verdict_of($n->send(req(@_))) }
 
 sub statuses {
     my ($count, @args) = @_;
     return join ',', map { (split ' ', status(@args))[0] } 1 .. $count;
 }
 
-# all the requests at once, each on its own connection; the statuses
-sub burst {
-    my (@reqs) = @_;
-    my @s = map {
-        IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 10)
-            or die "connect: $!"
-    } @reqs;
-    syswrite $s[$_], $reqs[$_] for 0 .. $#reqs;
-    my %st;
-    for my $s (@s) {
-        my $r = '';
-        my $deadline = time + 15;
-        while (time < $deadline) {
-            my $got = sysread $s, my $chunk, 65536;
-            last unless $got;
-            $r .= $chunk;
-        }
-        $st{ Twilio::Nginx::status_of($r) }++;
-        close $s;
-    }
-    return \%st;
-}
 
 sub log_has {
     my ($re) = @_;
@@ -147,7 +100,7 @@ ok !log_has(qr/\+14155550100/), 'the number is nowhere in the log';
 
 # exact under concurrency: 60 at once, 10 pass
 backend_reset();
-my $st = burst(map { req('/burst', '+447700900123') } 1 .. 60);
+my $st = $n->burst(map { req('/burst', '+447700900123') } 1 .. 60);
 is $st->{200} // 0, 10, '60 requests at once for one number: 10 pass';
 is $st->{429} // 0, 50, 'and 50 are limited';
 is backend_hits(), 10, 'the upstream saw exactly 10';
@@ -259,7 +212,7 @@ is status('/rangecheck', '+14155580009'), '200 ok',
 # limits in two zones, the lines in either order, 40 requests at once:
 # the zones are locked together in one order, and the budget is exact
 backend_reset();
-$st = burst(map { req($_ % 2 ? '/ab' : '/ba', sprintf('+1415559%04d', $_)) }
+$st = $n->burst(map { req($_ % 2 ? '/ab' : '/ba', sprintf('+1415559%04d', $_)) }
             1 .. 40);
 is $st->{200} // 0, 15, 'two zones, 40 at once: 15 pass';
 is $st->{429} // 0, 25, 'and 25 are limited';

@@ -174,6 +174,37 @@ sub send {
     return wantarray ? ($buf, time - $start) : $buf;
 }
 
+# sends all the requests at once, each on its own connection; how many
+# answers had each status ({ 200 => 10, 429 => 50 })
+sub burst {
+    my ($self, @reqs) = @_;
+    my @s = map {
+        IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}",
+                              Timeout => 10) or die "connect: $!"
+    } @reqs;
+    syswrite $s[$_], $reqs[$_] for 0 .. $#reqs;
+    my %st;
+    for my $s (@s) {
+        my $r = '';
+        my $deadline = time + 15;
+        while (time < $deadline) {
+            my $got = sysread $s, my $chunk, 65536;
+            last unless $got;
+            $r .= $chunk;
+        }
+        $st{ status_of($r) }++;
+        close $s;
+    }
+    return \%st;
+}
+
+# the status of an answer and its X-Result header: "429 limited"
+sub verdict_of {
+    my ($raw) = @_;
+    my ($res) = $raw =~ m{^X-Result: (\S*)}mi;
+    return status_of($raw) . (defined $res ? " $res" : '');
+}
+
 sub status_of {
     my ($raw) = @_;
     my @codes = $raw =~ m{^HTTP/\d\.\d (\d{3})}mg;
