@@ -949,12 +949,12 @@ ngx_http_twilio_guard_sms_rules(ngx_http_request_t *r,
 /*
  * Every limit, in order.  The windows' keys are made first, under no lock
  * (a key=$variable may run any code).  Then the zones of all the limits
- * are locked together, in address order so that two workers never wait
- * on each other; every window is checked, and only if none refuses is the
- * request counted in every one.  So a request is counted in all windows
- * or in none, exactly under many workers, and a refused request leaves
- * nothing behind: it neither fills a full=reject zone nor pushes the
- * counters of others out of a full=evict one.
+ * are locked together, always in the same order (see zones()) so that two
+ * workers never wait on each other; every window is checked, and only if
+ * none refuses is the request counted in every one.  So a request is
+ * counted in all windows or in none, exactly under many workers, and a
+ * refused request leaves nothing behind: it neither fills a full=reject
+ * zone nor pushes the counters of others out of a full=evict one.
  */
 
 static ngx_int_t
