@@ -1441,7 +1441,6 @@ ngx_http_twilio_guard_sms_take_back(ngx_http_request_t *r,
     for (i = 0; i < nzones; i++) {
         ngx_http_twilio_guard_zone_unlock(zones[i], r->connection->log);
     }
-
 }
 
 
