@@ -156,6 +156,11 @@ static void ngx_http_twilio_guard_sms_metrics(ngx_http_request_t *r,
 static ngx_int_t ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_conf_t *scf,
     ngx_http_twilio_guard_sms_ctx_t *ctx, u_char *value, size_t *len);
+static ngx_int_t ngx_http_twilio_guard_sms_body_value(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_conf_t *scf,
+    ngx_http_twilio_guard_sms_ctx_t *ctx, u_char *value, size_t *len,
+    unsigned *count, int *brc);
+static ngx_uint_t ngx_http_twilio_guard_sms_json_like(ngx_str_t *body);
 static ngx_int_t ngx_http_twilio_guard_sms_rules(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_conf_t *scf,
     ngx_http_twilio_guard_sms_ctx_t *ctx);
@@ -707,18 +712,16 @@ ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_conf_t *scf,
     ngx_http_twilio_guard_sms_ctx_t *ctx, u_char *value, size_t *len)
 {
-    off_t        size;
-    size_t       qlen, blen, cap;
-    u_char       bvalue[NGX_TWILIO_PHONE_INPUT_MAX], *p, *last;
-    ngx_int_t    rc;
-    ngx_str_t    body, name, type_value;
-    ngx_uint_t   type, ntypes;
-    unsigned     count;
-    int          qrc, brc;
+    size_t      qlen, blen, cap;
+    u_char      bvalue[NGX_TWILIO_PHONE_INPUT_MAX];
+    ngx_int_t   rc;
+    ngx_str_t   name, type;
+    ngx_uint_t  ntypes;
+    unsigned    count;
+    int         qrc, brc;
 
     cap = *len;
     count = 0;
-    brc = NGX_TWILIO_PARAM_MISSING;
 
     qlen = cap;
     qrc = ngx_twilio_form_value(r->args.data, r->args.len,
@@ -731,7 +734,7 @@ ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
      */
 
     ngx_str_set(&name, "Content-Type");
-    ntypes = ngx_http_twilio_guard_header(r, &name, &type_value);
+    ntypes = ngx_http_twilio_guard_header(r, &name, &type);
 
     if (ntypes > 1) {
         return ngx_http_twilio_guard_sms_reject(r, ctx,
@@ -742,107 +745,12 @@ ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
                                    ntypes);
     }
 
-    type = ctx->type;
     blen = sizeof(bvalue);
 
-    if (type != NGX_HTTP_TWILIO_GUARD_SMS_BODY_OTHER
-        && r->request_body != NULL)
-    {
-        if (ngx_http_twilio_guard_body_size(r, &size) != NGX_OK) {
-            return ngx_http_twilio_guard_sms_reject(r, ctx,
-                                       NGX_TWILIO_BODY_UNAVAILABLE,
-                                       NGX_HTTP_BAD_REQUEST,
-                                       "the request body was not read "
-                                       "whole");
-        }
-
-        if (size > NGX_HTTP_TWILIO_GUARD_SMS_BODY_MAX) {
-            return ngx_http_twilio_guard_sms_reject(r, ctx,
-                                       NGX_TWILIO_BODY_TOO_LARGE,
-                                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                       "a body of %O bytes, over %d, is not "
-                                       "searched for \"%V\"", size,
-                                       NGX_HTTP_TWILIO_GUARD_SMS_BODY_MAX,
-                                       &scf->name);
-        }
-
-        rc = ngx_http_twilio_guard_body(r, (size_t) size, &body);
-
-        if (rc == NGX_ERROR) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (rc != NGX_OK) {
-            return ngx_http_twilio_guard_sms_reject(r, ctx,
-                                       NGX_TWILIO_BODY_UNAVAILABLE,
-                                       NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                       "the request body could not be read "
-                                       "back");
-        }
-
-        if (type == NGX_HTTP_TWILIO_GUARD_SMS_BODY_FORM) {
-
-            /*
-             * a JSON body sent as a form: a framework that parses JSON
-             * whatever the type says reads other members than the "&"
-             * pieces the guard reads
-             */
-
-            p = body.data;
-            last = p + body.len;
-
-            if (last - p >= 3 && p[0] == 0xef && p[1] == 0xbb
-                && p[2] == 0xbf)
-            {
-                p += 3;
-            }
-
-            while (p < last
-                   && (*p == ' ' || *p == '\t' || *p == '\r'
-                       || *p == '\n'))
-            {
-                p++;
-            }
-
-            if (p < last && (*p == '{' || *p == '[')) {
-                return ngx_http_twilio_guard_sms_reject(r, ctx,
-                                       NGX_TWILIO_NUMBER_AMBIGUOUS,
-                                       NGX_HTTP_BAD_REQUEST,
-                                       "a form body that starts as JSON "
-                                       "could be read as either");
-            }
-
-            brc = ngx_twilio_form_value(body.data, body.len,
-                                        (char *) scf->name.data,
-                                        scf->name.len, bvalue, &blen,
-                                        &count);
-
-        } else {
-            brc = ngx_twilio_json_value(body.data, body.len,
-                                        (char *) scf->name.data,
-                                        scf->name.len, bvalue, &blen,
-                                        &count);
-
-            if (brc == NGX_TWILIO_PARAM_MALFORMED && count == 0) {
-                return ngx_http_twilio_guard_sms_reject(r, ctx,
-                                       NGX_TWILIO_NUMBER_INVALID,
-                                       NGX_HTTP_BAD_REQUEST,
-                                       "the JSON body is not one valid "
-                                       "object (RFC 8259), or \"%V\" in it "
-                                       "is not a string", &scf->name);
-            }
-        }
-
-    } else if (r->headers_in.content_length_n > 0
-               || r->headers_in.chunked)
-    {
-        /* a body the guard does not read could carry the number too */
-        return ngx_http_twilio_guard_sms_reject(r, ctx,
-                                   NGX_TWILIO_NUMBER_AMBIGUOUS,
-                                   NGX_HTTP_BAD_REQUEST,
-                                   "a body that is neither a form nor JSON "
-                                   "is not searched for \"%V\"",
-                                   &scf->name);
+    rc = ngx_http_twilio_guard_sms_body_value(r, scf, ctx, bvalue, &blen,
+                                              &count, &brc);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     if (count == 0) {
@@ -879,6 +787,131 @@ ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
     *len = qlen;
 
     return NGX_OK;
+}
+
+
+/*
+ * The parameter in the body, a form or JSON: *brc as the pure readers say
+ * (NGX_TWILIO_PARAM_MISSING with no body), *count raised by the times it
+ * is there.  NGX_OK, or the rejection (or NGX_DECLINED in a dry run).
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_sms_body_value(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_conf_t *scf,
+    ngx_http_twilio_guard_sms_ctx_t *ctx, u_char *value, size_t *len,
+    unsigned *count, int *brc)
+{
+    off_t      size;
+    ngx_int_t  rc;
+    ngx_str_t  body;
+
+    *brc = NGX_TWILIO_PARAM_MISSING;
+
+    if (ctx->type == NGX_HTTP_TWILIO_GUARD_SMS_BODY_OTHER
+        || r->request_body == NULL)
+    {
+        if (r->headers_in.content_length_n <= 0 && !r->headers_in.chunked) {
+            return NGX_OK;
+        }
+
+        /* a body the guard does not read could carry the number too */
+        return ngx_http_twilio_guard_sms_reject(r, ctx,
+                                   NGX_TWILIO_NUMBER_AMBIGUOUS,
+                                   NGX_HTTP_BAD_REQUEST,
+                                   "a body that is neither a form nor JSON "
+                                   "is not searched for \"%V\"",
+                                   &scf->name);
+    }
+
+    if (ngx_http_twilio_guard_body_size(r, &size) != NGX_OK) {
+        return ngx_http_twilio_guard_sms_reject(r, ctx,
+                                   NGX_TWILIO_BODY_UNAVAILABLE,
+                                   NGX_HTTP_BAD_REQUEST,
+                                   "the request body was not read whole");
+    }
+
+    if (size > NGX_HTTP_TWILIO_GUARD_SMS_BODY_MAX) {
+        return ngx_http_twilio_guard_sms_reject(r, ctx,
+                                   NGX_TWILIO_BODY_TOO_LARGE,
+                                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                   "a body of %O bytes, over %d, is not "
+                                   "searched for \"%V\"", size,
+                                   NGX_HTTP_TWILIO_GUARD_SMS_BODY_MAX,
+                                   &scf->name);
+    }
+
+    rc = ngx_http_twilio_guard_body(r, (size_t) size, &body);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_twilio_guard_sms_reject(r, ctx,
+                                   NGX_TWILIO_BODY_UNAVAILABLE,
+                                   NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                   "the request body could not be read "
+                                   "back");
+    }
+
+    if (ctx->type == NGX_HTTP_TWILIO_GUARD_SMS_BODY_FORM) {
+
+        if (ngx_http_twilio_guard_sms_json_like(&body)) {
+            return ngx_http_twilio_guard_sms_reject(r, ctx,
+                                   NGX_TWILIO_NUMBER_AMBIGUOUS,
+                                   NGX_HTTP_BAD_REQUEST,
+                                   "a form body that starts as JSON "
+                                   "could be read as either");
+        }
+
+        *brc = ngx_twilio_form_value(body.data, body.len,
+                                     (char *) scf->name.data, scf->name.len,
+                                     value, len, count);
+        return NGX_OK;
+    }
+
+    *brc = ngx_twilio_json_value(body.data, body.len,
+                                 (char *) scf->name.data, scf->name.len,
+                                 value, len, count);
+
+    if (*brc == NGX_TWILIO_PARAM_MALFORMED && *count == 0) {
+        return ngx_http_twilio_guard_sms_reject(r, ctx,
+                                   NGX_TWILIO_NUMBER_INVALID,
+                                   NGX_HTTP_BAD_REQUEST,
+                                   "the JSON body is not one valid "
+                                   "object (RFC 8259), or \"%V\" in it "
+                                   "is not a string", &scf->name);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Whether a form body starts as JSON (after a UTF-8 byte order mark and
+ * white space, "{" or "["): a framework that parses JSON whatever the type
+ * says reads other members than the "&" pieces the guard reads.
+ */
+
+static ngx_uint_t
+ngx_http_twilio_guard_sms_json_like(ngx_str_t *body)
+{
+    u_char  *p, *last;
+
+    p = body->data;
+    last = p + body->len;
+
+    if (last - p >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
+        p += 3;
+    }
+
+    while (p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    {
+        p++;
+    }
+
+    return p < last && (*p == '{' || *p == '[');
 }
 
 
@@ -1183,10 +1216,10 @@ ngx_http_twilio_guard_sms_zones(ngx_http_request_t *r,
  * most COUNT requests pass in it.
  *
  * NGX_OK, or NGX_BUSY with *k the window that refuses longest and *retry
- * in how many ms a request would pass all of them.  The entries found are kept in the
- * slots for the count.  A refusing entry is moved to the front of its
- * zone's queue, so under full=evict a counter that keeps refusing is the
- * last to go, not the first.
+ * in how many ms a request would pass all of them.  The entries found are
+ * kept in the slots for the count.  A refusing entry is moved to the front
+ * of its zone's queue, so under full=evict a counter that keeps refusing
+ * is the last to go, not the first.
  */
 
 static ngx_int_t
