@@ -131,6 +131,24 @@ static const u_char *ngx_twilio_find_param(const u_char *p, const u_char *last,
     const char *name, ngx_twilio_str_t *raw);
 static int ngx_twilio_key_eligible(const ngx_twilio_key_t *key,
     const ngx_twilio_str_t *sid);
+static int ngx_twilio_validate_cheap(const ngx_twilio_request_t *req,
+    int *hash, ngx_twilio_str_t *hex, size_t *n);
+static int ngx_twilio_validate_form(const ngx_twilio_request_t *req,
+    size_t n, ngx_twilio_alloc_pt alloc, void *pool, ngx_twilio_str_t *cand,
+    size_t *ncand);
+static int ngx_twilio_validate_params(const ngx_twilio_request_t *req,
+    const ngx_twilio_key_t *keys, size_t nkeys, ngx_twilio_alloc_pt alloc,
+    void *pool, int hash, size_t n, ngx_twilio_str_t *sid,
+    ngx_twilio_str_t *cand, size_t *ncand, ngx_twilio_result_t *res);
+static size_t ngx_twilio_validate_eligible(const ngx_twilio_key_t *keys,
+    size_t nkeys, const ngx_twilio_str_t *sid);
+static int ngx_twilio_validate_sign(const ngx_twilio_request_t *req,
+    ngx_twilio_mac_t *mac, const ngx_twilio_str_t *url,
+    const ngx_twilio_str_t *cand, size_t ncand, ngx_twilio_result_t *res);
+static int ngx_twilio_validate_keys(const ngx_twilio_request_t *req,
+    const ngx_twilio_key_t *keys, size_t nkeys, ngx_twilio_alloc_pt alloc,
+    void *pool, const ngx_twilio_str_t *sid, const ngx_twilio_str_t *cand,
+    size_t ncand, ngx_twilio_result_t *res);
 
 
 const char  *ngx_twilio_reason_names[NGX_TWILIO_NREASONS] = {
@@ -1635,38 +1653,17 @@ ngx_twilio_validate_account(const ngx_twilio_request_t *req,
 
 
 /*
- * The whole check, as docs/signature.md describes it: the signature over the
- * URL (as given, then with the port toggled) and, for form bodies, the
- * sorted parameters (byte order, then Node's UTF-16 order where that can
- * differ), under each key that may sign for the claimed account; then the
- * body hash when the URL carries bodySHA256.
+ * The cheap rejections of ngx_twilio_validate(): they read no parameter,
+ * so they report no account.  Sets *hash (and hex when found) and *n, the
+ * form parameters counted; returns NGX_TWILIO_OK or the reason.
  */
 
-void
-ngx_twilio_validate(const ngx_twilio_request_t *req,
-    const ngx_twilio_key_t *keys, size_t nkeys, ngx_twilio_alloc_pt alloc,
-    void *pool, ngx_twilio_result_t *res)
+static int
+ngx_twilio_validate_cheap(const ngx_twilio_request_t *req, int *hash,
+    ngx_twilio_str_t *hex, size_t *n)
 {
-    int                  hash, trap, claim;
-    size_t               n, k, u, c, ncand, eligible, b64_len;
-    u_char               b64[NGX_TWILIO_SIG_MAX], *decoded;
-    ngx_twilio_str_t     hex, cand[2], parts[2], urls[2], sid;
-    ngx_twilio_param_t  *params;
-
-    res->reason = NGX_TWILIO_ERROR;
-    res->key = 0;
-    res->tried = 0;
-    res->account.len = 0;
-    res->account.data = NULL;
-
-    /*
-     * the cheap rejections first: they read no parameter, so they report
-     * no account
-     */
-
     if (req->signature.len == 0) {
-        res->reason = NGX_TWILIO_NO_SIGNATURE;
-        return;
+        return NGX_TWILIO_NO_SIGNATURE;
     }
 
     if (!ngx_twilio_signature_wellformed(req->signature.data,
@@ -1675,45 +1672,129 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
                                          ? NGX_TWILIO_SHA256_B64_LEN
                                          : NGX_TWILIO_SHA1_B64_LEN))
     {
-        res->reason = NGX_TWILIO_SIGNATURE_MALFORMED;
-        return;
+        return NGX_TWILIO_SIGNATURE_MALFORMED;
     }
 
-    hash = ngx_twilio_url_body_hash(req->url.data, req->url.len, &hex);
+    *hash = ngx_twilio_url_body_hash(req->url.data, req->url.len, hex);
 
-    if (hash == NGX_TWILIO_HASH_MALFORMED) {
-        res->reason = NGX_TWILIO_BODY_HASH_MALFORMED;
-        return;
+    if (*hash == NGX_TWILIO_HASH_MALFORMED) {
+        return NGX_TWILIO_BODY_HASH_MALFORMED;
     }
 
-    n = 0;
+    *n = 0;
 
-    if (req->form && hash == NGX_TWILIO_HASH_NONE && !req->body_later) {
-        n = ngx_twilio_form_count(req->body.data, req->body.len);
+    if (req->form && *hash == NGX_TWILIO_HASH_NONE && !req->body_later) {
+        *n = ngx_twilio_form_count(req->body.data, req->body.len);
 
         /* counted, not yet allocated: sorting costs n log n */
 
-        if (req->max_params && n > req->max_params) {
-            res->reason = NGX_TWILIO_TOO_MANY_PARAMS;
-            return;
+        if (req->max_params && *n > req->max_params) {
+            return NGX_TWILIO_TOO_MANY_PARAMS;
         }
     }
 
+    return NGX_TWILIO_OK;
+}
+
+
+/*
+ * The candidate canonical strings of a form body of n parameters: sorted
+ * in byte order and, where Node's UTF-16 order can differ, in that order
+ * too when the result differs.  Returns NGX_TWILIO_OK or NGX_TWILIO_ERROR.
+ */
+
+static int
+ngx_twilio_validate_form(const ngx_twilio_request_t *req, size_t n,
+    ngx_twilio_alloc_pt alloc, void *pool, ngx_twilio_str_t *cand,
+    size_t *ncand)
+{
+    int                  trap;
+    u_char              *decoded;
+    ngx_twilio_param_t  *params;
+
+    params = alloc(pool, n * sizeof(ngx_twilio_param_t));
+    decoded = alloc(pool, 2 * req->body.len);
+
+    if (params == NULL || decoded == NULL) {
+        return NGX_TWILIO_ERROR;
+    }
+
+    n = ngx_twilio_form_parse(req->body.data, req->body.len, params, decoded);
+
+    /*
+     * form_parse() writes keys and values one after another:
+     * one scan over them tells whether a second order is needed
+     */
+
+    trap = (ngx_twilio_lead_bytes(decoded,
+                                  params[n - 1].value.data
+                                  + params[n - 1].value.len)
+            == 3);
+
+    if (ngx_twilio_form_sort(params, n, NGX_TWILIO_ORDER_BYTES, alloc, pool)
+        != 0)
+    {
+        return NGX_TWILIO_ERROR;
+    }
+
+    cand[0].data = decoded + req->body.len;
+    cand[0].len = ngx_twilio_form_canonical(params, n, cand[0].data);
+    *ncand = 1;
+
+    if (!trap) {
+        return NGX_TWILIO_OK;
+    }
+
+    cand[1].data = alloc(pool, cand[0].len);
+    if (cand[1].data == NULL) {
+        return NGX_TWILIO_ERROR;
+    }
+
+    if (ngx_twilio_form_sort(params, n, NGX_TWILIO_ORDER_UTF16, alloc, pool)
+        != 0)
+    {
+        return NGX_TWILIO_ERROR;
+    }
+
+    cand[1].len = ngx_twilio_form_canonical(params, n, cand[1].data);
+
+    if (memcmp(cand[0].data, cand[1].data, cand[0].len) != 0) {
+        *ncand = 2;
+    }
+
+    return NGX_TWILIO_OK;
+}
+
+
+/*
+ * The stage that reads parameters: the account claim, then what of the
+ * body is signed besides the URL, the candidate canonical strings (none:
+ * the URL alone).  Returns NGX_TWILIO_OK to try the keys, else the reason
+ * (NGX_TWILIO_ERROR also when a form body is still to be read).
+ */
+
+static int
+ngx_twilio_validate_params(const ngx_twilio_request_t *req,
+    const ngx_twilio_key_t *keys, size_t nkeys, ngx_twilio_alloc_pt alloc,
+    void *pool, int hash, size_t n, ngx_twilio_str_t *sid,
+    ngx_twilio_str_t *cand, size_t *ncand, ngx_twilio_result_t *res)
+{
+    int  rc, claim;
+
     /* decided before the rest, so that rejected requests report it too */
 
-    claim = ngx_twilio_validate_account(req, keys, nkeys, alloc, pool, &sid,
+    claim = ngx_twilio_validate_account(req, keys, nkeys, alloc, pool, sid,
                                         res);
     if (claim == NGX_TWILIO_ERROR) {
-        return;
+        return NGX_TWILIO_ERROR;
     }
 
     if (req->body_later && hash == NGX_TWILIO_HASH_NONE && req->form) {
         /* the form's parameters are signed: nothing to decide without them */
-        return;
+        return NGX_TWILIO_ERROR;
     }
 
-    ncand = 0;
-    params = NULL;
+    *ncand = 0;
 
     if (hash == NGX_TWILIO_HASH_FOUND) {
         /* the URL alone is signed, the body is checked by its hash */
@@ -1721,94 +1802,106 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
     } else if (req->form) {
 
         if (n) {
-            params = alloc(pool, n * sizeof(ngx_twilio_param_t));
-            decoded = alloc(pool, 2 * req->body.len);
-
-            if (params == NULL || decoded == NULL) {
-                return;
-            }
-
-            n = ngx_twilio_form_parse(req->body.data, req->body.len, params,
-                                      decoded);
-
-            /*
-             * form_parse() writes keys and values one after another:
-             * one scan over them tells whether a second order is needed
-             */
-
-            trap = (ngx_twilio_lead_bytes(decoded,
-                                          params[n - 1].value.data
-                                          + params[n - 1].value.len)
-                    == 3);
-
-            if (ngx_twilio_form_sort(params, n, NGX_TWILIO_ORDER_BYTES,
-                                     alloc, pool)
-                != 0)
-            {
-                return;
-            }
-
-            cand[0].data = decoded + req->body.len;
-            cand[0].len = ngx_twilio_form_canonical(params, n, cand[0].data);
-            ncand = 1;
-
-            if (trap) {
-                cand[1].data = alloc(pool, cand[0].len);
-                if (cand[1].data == NULL) {
-                    return;
-                }
-
-                if (ngx_twilio_form_sort(params, n, NGX_TWILIO_ORDER_UTF16,
-                                         alloc, pool)
-                    != 0)
-                {
-                    return;
-                }
-
-                cand[1].len = ngx_twilio_form_canonical(params, n,
-                                                        cand[1].data);
-
-                if (memcmp(cand[0].data, cand[1].data, cand[0].len) != 0) {
-                    ncand = 2;
-                }
+            rc = ngx_twilio_validate_form(req, n, alloc, pool, cand, ncand);
+            if (rc != NGX_TWILIO_OK) {
+                return rc;
             }
         }
 
     } else if (req->body.len) {
-        res->reason = NGX_TWILIO_BODY_UNSIGNED;
-        return;
+        return NGX_TWILIO_BODY_UNSIGNED;
     }
 
-    if (claim != NGX_TWILIO_OK) {
-        res->reason = claim;
-        return;
+    return claim;
+}
+
+
+/* the keys that may sign for the account the request claims */
+
+static size_t
+ngx_twilio_validate_eligible(const ngx_twilio_key_t *keys, size_t nkeys,
+    const ngx_twilio_str_t *sid)
+{
+    size_t  k, eligible;
+
+    eligible = 0;
+
+    for (k = 0; k < nkeys; k++) {
+        eligible += ngx_twilio_key_eligible(&keys[k], sid);
     }
+
+    return eligible;
+}
+
+
+/*
+ * One key over one URL and each candidate (or the URL alone): counts the
+ * MACs in res->tried.  Returns NGX_TWILIO_OK on a match,
+ * NGX_TWILIO_BAD_SIGNATURE or NGX_TWILIO_ERROR.
+ */
+
+static int
+ngx_twilio_validate_sign(const ngx_twilio_request_t *req,
+    ngx_twilio_mac_t *mac, const ngx_twilio_str_t *url,
+    const ngx_twilio_str_t *cand, size_t ncand, ngx_twilio_result_t *res)
+{
+    size_t            c, b64_len;
+    u_char            b64[NGX_TWILIO_SIG_MAX];
+    ngx_twilio_str_t  parts[2];
+
+    parts[0] = *url;
+
+    for (c = 0; c < (ncand ? ncand : 1); c++) {
+
+        if (ncand) {
+            parts[1] = cand[c];
+
+        } else {
+            parts[1].len = 0;
+            parts[1].data = NULL;
+        }
+
+        if (ngx_twilio_mac_sign(mac, parts, 2, b64, &b64_len) != 0) {
+            return NGX_TWILIO_ERROR;
+        }
+
+        res->tried++;
+
+        if (ngx_twilio_equal(b64, b64_len, req->signature.data,
+                             req->signature.len))
+        {
+            return NGX_TWILIO_OK;
+        }
+    }
+
+    return NGX_TWILIO_BAD_SIGNATURE;
+}
+
+
+/*
+ * Each key that may sign for the account over the URL as given, then with
+ * the port toggled (made once, when first needed).  On a match sets
+ * res->key, and res->account when the request claims none.  Returns
+ * NGX_TWILIO_OK, NGX_TWILIO_BAD_SIGNATURE or NGX_TWILIO_ERROR.
+ */
+
+static int
+ngx_twilio_validate_keys(const ngx_twilio_request_t *req,
+    const ngx_twilio_key_t *keys, size_t nkeys, ngx_twilio_alloc_pt alloc,
+    void *pool, const ngx_twilio_str_t *sid, const ngx_twilio_str_t *cand,
+    size_t ncand, ngx_twilio_result_t *res)
+{
+    int               rc;
+    size_t            k, u;
+    ngx_twilio_str_t  urls[2];
 
     urls[0] = req->url;
     urls[1].data = NULL;
     urls[1].len = 0;
 
-    /* no request tries more than NGX_TWILIO_MAX_KEYS keys */
-
-    eligible = 0;
-
-    for (k = 0; k < nkeys; k++) {
-        eligible += ngx_twilio_key_eligible(&keys[k], &sid);
-    }
-
-    if (eligible > NGX_TWILIO_MAX_KEYS) {
-        /*
-         * before the body is read, a JSON body may still name the
-         * account that narrows the keys: the check after the body decides
-         */
-        res->reason = req->body_later ? NGX_TWILIO_OK
-                                      : NGX_TWILIO_UNKNOWN_ACCOUNT;
-        return;
-    }
-
     for (k = 0; k < nkeys; k++) {
 
-        if (!ngx_twilio_key_eligible(&keys[k], &sid)) {
+        if (!ngx_twilio_key_eligible(&keys[k], sid)) {
             continue;
         }
 
@@ -1818,7 +1911,7 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
                 urls[1].data = alloc(pool, req->url.len
                                            + NGX_TWILIO_URL_TOGGLE_EXTRA);
                 if (urls[1].data == NULL) {
-                    return;
+                    return NGX_TWILIO_ERROR;
                 }
 
                 if (ngx_twilio_url_toggle_port(req->url.data, req->url.len,
@@ -1833,46 +1926,91 @@ ngx_twilio_validate(const ngx_twilio_request_t *req,
                 break;
             }
 
-            parts[0] = urls[u];
+            rc = ngx_twilio_validate_sign(req, keys[k].mac, &urls[u], cand,
+                                          ncand, res);
 
-            for (c = 0; c < (ncand ? ncand : 1); c++) {
+            if (rc == NGX_TWILIO_OK) {
+                res->key = k;
 
-                if (ncand) {
-                    parts[1] = cand[c];
-
-                } else {
-                    parts[1].len = 0;
-                    parts[1].data = NULL;
+                if (sid->data == NULL) {
+                    res->account = keys[k].account_sid;
                 }
+            }
 
-                if (ngx_twilio_mac_sign(keys[k].mac, parts, 2, b64, &b64_len)
-                    != 0)
-                {
-                    return;
-                }
-
-                res->tried++;
-
-                if (ngx_twilio_equal(b64, b64_len, req->signature.data,
-                                     req->signature.len))
-                {
-                    res->key = k;
-
-                    if (sid.data == NULL) {
-                        res->account = keys[k].account_sid;
-                    }
-
-                    goto matched;
-                }
+            if (rc != NGX_TWILIO_BAD_SIGNATURE) {
+                return rc;
             }
         }
     }
 
-    res->reason = eligible ? NGX_TWILIO_BAD_SIGNATURE
-                           : NGX_TWILIO_UNKNOWN_ACCOUNT;
-    return;
+    return NGX_TWILIO_BAD_SIGNATURE;
+}
 
-matched:
+
+/*
+ * The whole check, as docs/signature.md describes it: the signature over the
+ * URL (as given, then with the port toggled) and, for form bodies, the
+ * sorted parameters (byte order, then Node's UTF-16 order where that can
+ * differ), under each key that may sign for the claimed account; then the
+ * body hash when the URL carries bodySHA256.
+ */
+
+void
+ngx_twilio_validate(const ngx_twilio_request_t *req,
+    const ngx_twilio_key_t *keys, size_t nkeys, ngx_twilio_alloc_pt alloc,
+    void *pool, ngx_twilio_result_t *res)
+{
+    int               rc, hash;
+    size_t            n, ncand, eligible;
+    ngx_twilio_str_t  hex, cand[2], sid;
+
+    res->reason = NGX_TWILIO_ERROR;
+    res->key = 0;
+    res->tried = 0;
+    res->account.len = 0;
+    res->account.data = NULL;
+
+    /* the cheap rejections first, then the stage that reads parameters */
+
+    rc = ngx_twilio_validate_cheap(req, &hash, &hex, &n);
+    if (rc != NGX_TWILIO_OK) {
+        res->reason = rc;
+        return;
+    }
+
+    rc = ngx_twilio_validate_params(req, keys, nkeys, alloc, pool, hash, n,
+                                    &sid, cand, &ncand, res);
+    if (rc != NGX_TWILIO_OK) {
+        res->reason = rc;
+        return;
+    }
+
+    /* no request tries more than NGX_TWILIO_MAX_KEYS keys */
+
+    eligible = ngx_twilio_validate_eligible(keys, nkeys, &sid);
+
+    if (eligible > NGX_TWILIO_MAX_KEYS) {
+        /*
+         * before the body is read, a JSON body may still name the
+         * account that narrows the keys: the check after the body decides
+         */
+        res->reason = req->body_later ? NGX_TWILIO_OK
+                                      : NGX_TWILIO_UNKNOWN_ACCOUNT;
+        return;
+    }
+
+    rc = ngx_twilio_validate_keys(req, keys, nkeys, alloc, pool, &sid, cand,
+                                  ncand, res);
+
+    if (rc == NGX_TWILIO_BAD_SIGNATURE) {
+        res->reason = eligible ? NGX_TWILIO_BAD_SIGNATURE
+                               : NGX_TWILIO_UNKNOWN_ACCOUNT;
+        return;
+    }
+
+    if (rc != NGX_TWILIO_OK) {
+        return;
+    }
 
     if (hash == NGX_TWILIO_HASH_FOUND
         && !req->body_later
