@@ -1405,6 +1405,7 @@ ngx_http_twilio_guard_cidr_match(struct sockaddr *sa, ngx_array_t *cidrs)
 static ngx_int_t
 ngx_http_twilio_guard_authority(ngx_http_request_t *r, ngx_str_t *authority)
 {
+    u_char     *p, *last;
     ngx_str_t  *host;
 
     ngx_str_null(authority);
@@ -1413,9 +1414,23 @@ ngx_http_twilio_guard_authority(ngx_http_request_t *r, ngx_str_t *authority)
         return NGX_OK;
     }
 
+    /*
+     * in a request line the port follows the host: nginx before 1.25
+     * marks its end (r->port_end), later versions do not, so it is read
+     * here, within the line; an HTTP/2 or HTTP/3 authority is whole
+     */
+
+    p = r->host_end;
+    last = r->request_line.data + r->request_line.len;
+
+    if (p >= r->request_line.data && p < last && *p == ':') {
+        do {
+            p++;
+        } while (p < last && *p >= '0' && *p <= '9');
+    }
+
     authority->data = r->host_start;
-    authority->len = (r->port_end ? r->port_end : r->host_end)
-                     - r->host_start;
+    authority->len = p - r->host_start;
 
     if (r->headers_in.host == NULL) {
         return NGX_OK;

@@ -1672,6 +1672,28 @@ rejected: host_mismatch, the request target names the host "internal.example.com
 
 
 
+=== TEST 18c: an absolute-form target with a port: the port is part of the host compared (nginx 1.25 and later record no end for it)
+--- config
+    location /sms {
+        twilio_guard on;
+        twilio_guard_https off;
+        twilio_guard_auth_token 9f86d081884c7d659a2feaa0c55ad015;
+        add_header X-Result $twilio_guard_result always;
+        proxy_pass http://127.0.0.1:$TEST_NGINX_BACKEND_PORT;
+    }
+--- raw_request eval
+[signed_request(body => "a=1", url => "http://localhost:8443/sms",
+                target => "http://localhost:8443/sms",
+                host => "localhost:8443"),
+ signed_request(body => "a=1", url => "http://localhost/sms",
+                target => "http://localhost:8443/sms")]
+--- error_code eval
+[200, 403]
+--- response_headers eval
+["X-Result: ok", "X-Result: host_mismatch"]
+
+
+
 === TEST 19a: twilio_guard_log_level
 --- config
     location /sms {
