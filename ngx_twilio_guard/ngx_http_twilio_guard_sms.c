@@ -488,7 +488,8 @@ ngx_http_twilio_guard_sms_subrequest_handler(ngx_http_request_t *r)
         return NGX_DECLINED;
     }
 
-    ctx = ngx_http_get_module_ctx(r->main, ngx_http_twilio_guard_sms_module);
+    /* the main request's verdict, also after it was redirected */
+    ctx = ngx_http_twilio_guard_sms_get_ctx(r->main);
 
     if (ctx && ctx->reason == NGX_TWILIO_OK
         && ctx->status < NGX_HTTP_SPECIAL_RESPONSE)

@@ -60,6 +60,18 @@ my $n = Twilio::Nginx->new(name => 'attack5', port => $port, workers => 2,
         'twilio_guard_limit zone=sms key=number 2/1h;') ]}
 @{[ loc('/countedonly', 'twilio_guard_limit zone=sms key=number 2/1h;') ]}
 
+        # a mirror into a number location, from the location a request
+        # passed the number guard in and was then redirected out of
+        location /mfront {
+            twilio_guard_number phone default_country=US;
+            try_files /nonexistent \@mirr;
+        }
+        location \@mirr {
+            mirror /mtarget;
+            proxy_pass http://127.0.0.1:$B;
+        }
+@{[ loc('/mtarget') ]}
+
 @{[ loc('/multi', 'twilio_guard_limit zone=sms key=number 1/1s 1/1h;') ]}
 @{[ loc('/multiline', 'twilio_guard_limit zone=sms key=number 1/1s;',
         'twilio_guard_limit zone=sms key=region 1/1h;') ]}
@@ -249,6 +261,21 @@ is statuses(5, '/dryfront', '+14155550120'), '200,200,200,429,429',
        'tiny evict: one number still exact under 1/1h';
     is statuses(3, '/tinyevict', '+14155579998', 'X-K', 'two'), '200,429,429',
        'tiny evict: key=number refuses first';
+}
+
+# a subrequest (mirror) from a request that passed the number guard, then
+# an internal redirect, which clears the modules' contexts: its main
+# request's verdict is found (through the pool cleanup, as the webhook
+# guard finds its own), so the mirror is served, not refused as
+# subrequest_unchecked
+{
+    backend_reset();
+    is status('/mfront', '+14155550140'), '200', 'mirror after a redirect: '
+       . 'the main request passes';
+    sleep 0.5;
+    is backend_hits(), 2, 'the mirror reached the upstream too';
+    ok !(grep { /subrequest into a location with twilio_guard_number/ }
+         $n->log_lines), 'the mirror was not refused as unchecked';
 }
 
 ok !(grep { /signal|was locked/ } $n->bad_log_lines),
