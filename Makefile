@@ -38,6 +38,7 @@ CORE_DEPS := $(CORE) ngx_twilio_guard/ngx_twilio_guard_core.h
 PHONE     := ngx_twilio_guard/ngx_twilio_guard_phone.c
 PHONE_DEPS := $(PHONE) ngx_twilio_guard/ngx_twilio_guard_phone.h \
 	ngx_twilio_guard/ngx_twilio_guard_phone_table.h
+UNIT_TAP  := t/unit/ngx_twilio_tap.h
 UNIT_CC   := $(CC) -std=gnu99 -Wall -Wextra -Werror -g -Ingx_twilio_guard
 UNIT_SAN  := -O1 -fsanitize=address,undefined -fno-sanitize-recover=all
 
@@ -70,19 +71,20 @@ unit: $(BUILD)/unit/core_test $(BUILD)/unit/core_test_scalar \
 	$(BUILD)/unit/core_test_legacy $(BUILD)/unit/ngx_twilio_validate \
 	$(BUILD)/unit/phone_test $(BUILD)/unit/phone_test_scalar
 
-$(BUILD)/unit/core_test: t/unit/ngx_twilio_core_test.c $(CORE_DEPS) | deps
+$(BUILD)/unit/core_test: t/unit/ngx_twilio_core_test.c $(CORE_DEPS) \
+		$(UNIT_TAP) | deps
 	@mkdir -p $(@D)
 	$(UNIT_CC) $(UNIT_SAN) -o $@ $< $(CORE) -lcrypto
 
 # the same without the SSE2 code paths, as on other CPUs
 $(BUILD)/unit/core_test_scalar: t/unit/ngx_twilio_core_test.c $(CORE_DEPS) \
-		| deps
+		$(UNIT_TAP) | deps
 	@mkdir -p $(@D)
 	$(UNIT_CC) $(UNIT_SAN) -DNGX_TWILIO_NO_SIMD -o $@ $< $(CORE) -lcrypto
 
 # the same with HMAC_CTX, the code for OpenSSL before 3.0 (deprecated in 3)
 $(BUILD)/unit/core_test_legacy: t/unit/ngx_twilio_core_test.c $(CORE_DEPS) \
-		| deps
+		$(UNIT_TAP) | deps
 	@mkdir -p $(@D)
 	$(UNIT_CC) $(UNIT_SAN) -DNGX_TWILIO_HMAC_LEGACY \
 	    -Wno-deprecated-declarations -o $@ $< $(CORE) -lcrypto
@@ -94,13 +96,13 @@ $(BUILD)/unit/ngx_twilio_validate: t/unit/ngx_twilio_validate.c $(CORE_DEPS) \
 
 # the SMS pumping guard's pure part (and the oracle test's tool)
 $(BUILD)/unit/phone_test: t/unit/ngx_twilio_phone_test.c $(PHONE_DEPS) \
-		| deps
+		$(UNIT_TAP) | deps
 	@mkdir -p $(@D)
 	$(UNIT_CC) $(UNIT_SAN) -o $@ $< $(PHONE)
 
 # the same without the SSE2 code paths, as on other CPUs
 $(BUILD)/unit/phone_test_scalar: t/unit/ngx_twilio_phone_test.c \
-		$(PHONE_DEPS) | deps
+		$(PHONE_DEPS) $(UNIT_TAP) | deps
 	@mkdir -p $(@D)
 	$(UNIT_CC) $(UNIT_SAN) -DNGX_TWILIO_NO_SIMD -o $@ $< $(PHONE)
 

@@ -13,23 +13,7 @@
 #include <openssl/evp.h>
 
 #include "ngx_twilio_guard_core.h"
-
-
-static int  test_no;
-static int  test_failed;
-
-
-#define ok(cond, ...)                                                         \
-    do {                                                                      \
-        test_no++;                                                            \
-        if (!(cond)) {                                                        \
-            test_failed++;                                                    \
-            printf("not ");                                                   \
-        }                                                                     \
-        printf("ok %d - ", test_no);                                          \
-        printf(__VA_ARGS__);                                                  \
-        printf("\n");                                                         \
-    } while (0)
+#include "ngx_twilio_tap.h"
 
 
 static void *

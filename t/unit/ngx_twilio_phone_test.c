@@ -8,7 +8,7 @@
  *   ngx_twilio_phone_test --lines   reads "number[ TAB default_region]"
  *                                   lines, prints "E164 cc region" or
  *                                   "invalid" per line (for the oracle
- *                                   test, t/004-phone-oracle.t)
+ *                                   test, t/005-phone-oracle.t)
  */
 
 
@@ -17,23 +17,7 @@
 #include <string.h>
 
 #include "ngx_twilio_guard_phone.h"
-
-
-static int  test_no;
-static int  test_failed;
-
-
-#define ok(cond, ...)                                                         \
-    do {                                                                      \
-        test_no++;                                                            \
-        if (!(cond)) {                                                        \
-            test_failed++;                                                    \
-            printf("not ");                                                   \
-        }                                                                     \
-        printf("ok %d - ", test_no);                                          \
-        printf(__VA_ARGS__);                                                  \
-        printf("\n");                                                         \
-    } while (0)
+#include "ngx_twilio_tap.h"
 
 
 static void
