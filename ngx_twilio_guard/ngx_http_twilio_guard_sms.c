@@ -160,7 +160,6 @@ static ngx_int_t ngx_http_twilio_guard_sms_body_value(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_conf_t *scf,
     ngx_http_twilio_guard_sms_ctx_t *ctx, u_char *value, size_t *len,
     unsigned *count, int *brc);
-static ngx_uint_t ngx_http_twilio_guard_sms_json_like(ngx_str_t *body);
 static ngx_int_t ngx_http_twilio_guard_sms_rules(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_conf_t *scf,
     ngx_http_twilio_guard_sms_ctx_t *ctx);
@@ -858,7 +857,13 @@ ngx_http_twilio_guard_sms_body_value(ngx_http_request_t *r,
 
     if (ctx->type == NGX_HTTP_TWILIO_GUARD_SMS_BODY_FORM) {
 
-        if (ngx_http_twilio_guard_sms_json_like(&body)) {
+        /*
+         * a JSON body sent as a form: a framework that parses JSON
+         * whatever the type says reads other members than the "&"
+         * pieces the guard reads
+         */
+
+        if (ngx_twilio_json_like(body.data, body.len)) {
             return ngx_http_twilio_guard_sms_reject(r, ctx,
                                    NGX_TWILIO_NUMBER_AMBIGUOUS,
                                    NGX_HTTP_BAD_REQUEST,
@@ -886,33 +891,6 @@ ngx_http_twilio_guard_sms_body_value(ngx_http_request_t *r,
     }
 
     return NGX_OK;
-}
-
-
-/*
- * Whether a form body starts as JSON (after a UTF-8 byte order mark and
- * white space, "{" or "["): a framework that parses JSON whatever the type
- * says reads other members than the "&" pieces the guard reads.
- */
-
-static ngx_uint_t
-ngx_http_twilio_guard_sms_json_like(ngx_str_t *body)
-{
-    u_char  *p, *last;
-
-    p = body->data;
-    last = p + body->len;
-
-    if (last - p >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
-        p += 3;
-    }
-
-    while (p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
-    {
-        p++;
-    }
-
-    return p < last && (*p == '{' || *p == '[');
 }
 
 

@@ -2869,10 +2869,15 @@ ngx_twilio_list_accounts(const u_char *p, const u_char *last,
  * JSON white space, it starts with "{" or "[".
  */
 
-static int
+int
 ngx_twilio_json_like(const u_char *p, size_t len)
 {
     const u_char  *last;
+
+    if (len == 0) {
+        /* an empty body may come as NULL: no arithmetic on it */
+        return 0;
+    }
 
     last = p + len;
 

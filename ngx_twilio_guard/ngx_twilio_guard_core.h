@@ -214,6 +214,7 @@ size_t ngx_twilio_export_escape(u_char *dst, const u_char *src, size_t len);
 /* the account a request claims */
 
 int ngx_twilio_account_name(const u_char *name, size_t len);
+int ngx_twilio_json_like(const u_char *p, size_t len);
 int ngx_twilio_json_accounts(const u_char *json, size_t len, u_char *buf,
     ngx_twilio_json_account_pt handler, void *data);
 int ngx_twilio_account_claim(const ngx_twilio_request_t *req, int json,
