@@ -168,8 +168,8 @@ static ngx_int_t ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_ctx_t *ctx);
 static ngx_int_t ngx_http_twilio_guard_sms_key(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_limit_t *limit,
-    ngx_http_twilio_guard_sms_ctx_t *ctx, ngx_uint_t w, u_char *key,
-    size_t *len);
+    ngx_http_twilio_guard_sms_ctx_t *ctx, u_char *key, size_t *len);
+static void ngx_http_twilio_guard_sms_period(u_char *key, ngx_msec_t period);
 static ngx_int_t ngx_http_twilio_guard_sms_keys(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_conf_t *scf,
     ngx_http_twilio_guard_sms_ctx_t *ctx,
@@ -1033,11 +1033,12 @@ ngx_http_twilio_guard_sms_keys(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_slot_t **slots, ngx_uint_t *n)
 {
     ngx_int_t                           rc;
-    ngx_uint_t                          i, w, k, max;
+    ngx_uint_t                          i, w, k, max, tries;
     ngx_http_twilio_guard_sms_slot_t   *s;
     ngx_http_twilio_guard_sms_limit_t  *limit;
 
     limit = scf->limits->elts;
+    tries = ngx_http_twilio_guard_sms_tries(r);
     max = 0;
 
     for (i = 0; i < scf->limits->nelts; i++) {
@@ -1060,12 +1061,21 @@ ngx_http_twilio_guard_sms_keys(ngx_http_request_t *r,
             s[k].window = w;
             s[k].created = 0;
             s[k].seen = NGX_HTTP_TWILIO_GUARD_SMS_COUNT;
-            s[k].tries = ngx_http_twilio_guard_sms_tries(r);
+            s[k].tries = tries;
 
-            rc = ngx_http_twilio_guard_sms_key(r, &limit[i], ctx, w,
-                                               s[k].key, &s[k].len);
+            if (w > 0) {
+                /* the line's value once: its windows differ by period */
+                s[k].zone = s[k - w].zone;
+                s[k].len = s[k - w].len;
+                ngx_memcpy(s[k].key, s[k - w].key, s[k].len);
+                rc = NGX_OK;
 
-            if (rc == NGX_DECLINED) {
+            } else {
+                rc = ngx_http_twilio_guard_sms_key(r, &limit[i], ctx,
+                                                   s[k].key, &s[k].len);
+            }
+
+            if (rc == NGX_DECLINED || s[k].zone == NULL) {
                 /* a key of zero length (an empty variable): not counted */
                 s[k].zone = NULL;
                 continue;
@@ -1078,6 +1088,9 @@ ngx_http_twilio_guard_sms_keys(ngx_http_request_t *r,
                               &limit[i].key_text);
                 return NGX_HTTP_INTERNAL_SERVER_ERROR;
             }
+
+            ngx_http_twilio_guard_sms_period(s[k].key,
+                                             limit[i].windows[w].period);
 
             /*
              * the CRC32 of ngx_crc32_short(), as before, a byte at a
@@ -1567,20 +1580,18 @@ ngx_http_twilio_guard_sms_refuse(ngx_http_request_t *r,
 /*
  * A window's entry key: the key kind, the range, the period (so that
  * the same key counted over 10m and 1d are two entries, and a reload
- * that keeps the line keeps its counters), then the key's value.
+ * that keeps the line keeps its counters), then the key's value.  The
+ * period's 8 bytes are left for ngx_http_twilio_guard_sms_period().
  */
 
 static ngx_int_t
 ngx_http_twilio_guard_sms_key(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_limit_t *limit,
-    ngx_http_twilio_guard_sms_ctx_t *ctx, ngx_uint_t w, u_char *key,
-    size_t *len)
+    ngx_http_twilio_guard_sms_ctx_t *ctx, u_char *key, size_t *len)
 {
     u_char      *p, digest[16], is_long;
-    uint64_t     period;
     ngx_md5_t    md5;
     ngx_str_t    value;
-    ngx_uint_t   i;
 
     is_long = 0;
 
@@ -1644,12 +1655,7 @@ ngx_http_twilio_guard_sms_key(ngx_http_request_t *r,
     p = key;
     *p++ = limit->key;
     *p++ = (u_char) limit->range;
-
-    period = limit->windows[w].period;
-
-    for (i = 0; i < 8; i++) {
-        *p++ = (u_char) (period >> (56 - 8 * i));
-    }
+    p += 8;
 
     if (limit->key == NGX_HTTP_TWILIO_GUARD_SMS_VARIABLE) {
         /* key=$a and key=$b count apart; a digest apart from a value */
@@ -1665,6 +1671,22 @@ ngx_http_twilio_guard_sms_key(ngx_http_request_t *r,
     *len = p - key;
 
     return NGX_OK;
+}
+
+
+/* a window's period into its key, big-endian, after the kind and range */
+
+static void
+ngx_http_twilio_guard_sms_period(u_char *key, ngx_msec_t period)
+{
+    ngx_uint_t  i;
+    uint64_t    v;
+
+    v = period;
+
+    for (i = 0; i < 8; i++) {
+        key[2 + i] = (u_char) (v >> (56 - 8 * i));
+    }
 }
 
 
