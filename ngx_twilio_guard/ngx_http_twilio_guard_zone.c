@@ -11,6 +11,9 @@
 #define NGX_HTTP_TWILIO_GUARD_EXPIRE_SCAN  3
 #define NGX_HTTP_TWILIO_GUARD_EVICT_SCAN   64
 
+/* a bucket of hashes, with its tree, for every this many bytes of zone */
+#define NGX_HTTP_TWILIO_GUARD_BUCKET_BYTES 512
+
 /* evictions are reported at most this often */
 #define NGX_HTTP_TWILIO_GUARD_REPORT       60000
 
@@ -21,6 +24,8 @@ static ngx_int_t ngx_http_twilio_guard_zone_init(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_twilio_guard_zone_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
+static ngx_inline void ngx_http_twilio_guard_zone_tree(
+    ngx_http_twilio_guard_zone_sh_t *sh, uint32_t hash, ngx_rbtree_t *tree);
 static void ngx_http_twilio_guard_zone_expire(
     ngx_http_twilio_guard_zone_t *zone, ngx_msec_t now);
 static ngx_uint_t ngx_http_twilio_guard_zone_evict(
@@ -226,6 +231,7 @@ ngx_http_twilio_guard_zone_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_twilio_guard_zone_t  *ozone = data;
 
     size_t                         len;
+    ngx_uint_t                     i, n;
     ngx_http_twilio_guard_zone_t  *zone;
 
     zone = shm_zone->data;
@@ -253,8 +259,32 @@ ngx_http_twilio_guard_zone_init(ngx_shm_zone_t *shm_zone, void *data)
 
     zone->shpool->data = zone->sh;
 
-    ngx_rbtree_init(&zone->sh->rbtree, &zone->sh->sentinel,
-                    ngx_http_twilio_guard_zone_insert_value);
+    /*
+     * buckets: a power of two, one per NGX_HTTP_TWILIO_GUARD_BUCKET_BYTES
+     * (8 bytes of every 512 for the roots); a zone full of 128-byte
+     * entries has about four in each tree
+     */
+
+    for (n = 1;
+         n * 2 <= shm_zone->shm.size / NGX_HTTP_TWILIO_GUARD_BUCKET_BYTES;
+         n *= 2)
+    {
+        /* void */
+    }
+
+    zone->sh->roots = ngx_slab_alloc(zone->shpool,
+                                     n * sizeof(ngx_rbtree_node_t *));
+    if (zone->sh->roots == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_rbtree_sentinel_init(&zone->sh->sentinel);
+
+    for (i = 0; i < n; i++) {
+        zone->sh->roots[i] = &zone->sh->sentinel;
+    }
+
+    zone->sh->mask = (uint32_t) (n - 1);
 
     ngx_queue_init(&zone->sh->queue);
 
@@ -319,6 +349,22 @@ ngx_http_twilio_guard_zone_insert_value(ngx_rbtree_node_t *temp,
 }
 
 
+/*
+ * The tree of a hash's bucket, to insert into or delete from; the caller
+ * stores tree->root back into the bucket after.  No function pointer is
+ * kept in shared memory.
+ */
+
+static ngx_inline void
+ngx_http_twilio_guard_zone_tree(ngx_http_twilio_guard_zone_sh_t *sh,
+    uint32_t hash, ngx_rbtree_t *tree)
+{
+    tree->root = sh->roots[hash & sh->mask];
+    tree->sentinel = &sh->sentinel;
+    tree->insert = ngx_http_twilio_guard_zone_insert_value;
+}
+
+
 void
 ngx_http_twilio_guard_zone_lock(ngx_http_twilio_guard_zone_t *zone)
 {
@@ -364,8 +410,8 @@ ngx_http_twilio_guard_zone_lookup(ngx_http_twilio_guard_zone_t *zone,
     ngx_rbtree_node_t              *node, *sentinel;
     ngx_http_twilio_guard_entry_t  *e;
 
-    node = zone->sh->rbtree.root;
-    sentinel = zone->sh->rbtree.sentinel;
+    node = zone->sh->roots[hash & zone->sh->mask];
+    sentinel = &zone->sh->sentinel;
 
     while (node != sentinel) {
 
@@ -417,6 +463,7 @@ ngx_http_twilio_guard_zone_insert(ngx_http_twilio_guard_zone_t *zone,
 {
     size_t                          size;
     ngx_msec_t                      now;
+    ngx_rbtree_t                    tree;
     ngx_http_twilio_guard_entry_t  *e;
 
     if (len > NGX_HTTP_TWILIO_GUARD_KEY_MAX) {
@@ -450,7 +497,10 @@ ngx_http_twilio_guard_zone_insert(ngx_http_twilio_guard_zone_t *zone,
     e->len = (u_short) len;
     ngx_memcpy(e->key, key, len);
 
-    ngx_rbtree_insert(&zone->sh->rbtree, &e->node);
+    ngx_http_twilio_guard_zone_tree(zone->sh, hash, &tree);
+    ngx_rbtree_insert(&tree, &e->node);
+    zone->sh->roots[hash & zone->sh->mask] = tree.root;
+
     ngx_queue_insert_head(&zone->sh->queue, &e->queue);
 
     zone->sh->entries++;
@@ -577,8 +627,17 @@ static void
 ngx_http_twilio_guard_zone_free(ngx_http_twilio_guard_zone_t *zone,
     ngx_http_twilio_guard_entry_t *entry)
 {
+    uint32_t      hash;
+    ngx_rbtree_t  tree;
+
+    hash = (uint32_t) entry->node.key;
+
     ngx_queue_remove(&entry->queue);
-    ngx_rbtree_delete(&zone->sh->rbtree, &entry->node);
+
+    ngx_http_twilio_guard_zone_tree(zone->sh, hash, &tree);
+    ngx_rbtree_delete(&tree, &entry->node);
+    zone->sh->roots[hash & zone->sh->mask] = tree.root;
+
     ngx_slab_free_locked(zone->shpool, entry);
 
     zone->sh->entries--;

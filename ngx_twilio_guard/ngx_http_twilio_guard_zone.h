@@ -3,8 +3,9 @@
  * Copyright (C) ngx_twilio_guard authors
  *
  * twilio_guard_zone: the guard's state in shared memory, in the style of
- * the limit_req module.  A slab pool holds entries in a red-black tree
- * keyed by a hash of (kind, key) and in an LRU queue.  Expired entries are
+ * the limit_req module.  A slab pool holds entries in red-black trees
+ * keyed by a hash of (kind, key), one tree per bucket of hashes (so that a
+ * lookup among many entries visits few of them), and in an LRU queue.  Expired entries are
  * freed when new ones are allocated; when the zone is full the oldest
  * entry that is not pinned is evicted, counted, and reported at "warn"
  * at most once a minute.  The contents survive a reload that keeps the
@@ -47,8 +48,10 @@ typedef struct {
 
 
 typedef struct {
-    ngx_rbtree_t                      rbtree;
-    ngx_rbtree_node_t                 sentinel;
+    /* the roots of the trees, one per bucket: hash & mask */
+    ngx_rbtree_node_t               **roots;
+    uint32_t                          mask;
+    ngx_rbtree_node_t                 sentinel;    /* of all the trees */
     ngx_queue_t                       queue;
     ngx_uint_t                        entries;
 

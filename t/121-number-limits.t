@@ -203,6 +203,13 @@ is_deeply \%ev, { '200 ok' => 600 }, 'full=evict: 600 numbers pass';
 ok log_has(qr/twilio_guard_zone "tiny2" is full: \d+ entries evicted/),
    'the evictions are reported';
 
+# after entries were evicted from every tree of the zone's buckets, the
+# numbers still kept are found and counted exactly
+is statuses(5, '/evict', '+14155570600'), '200,200,200,200,429',
+   'the latest number kept: four more pass, the fifth is limited';
+is statuses(5, '/evict', '+14155570599'), '200,200,200,200,429',
+   'so is the one before it';
+
 # a full zone after a limit in another zone: that count is taken back
 is status('/fullmix', "+1415558000$_"), '503 limit_unavailable',
    "a range counted in sms, then tiny full ($_)" for 1 .. 3;
