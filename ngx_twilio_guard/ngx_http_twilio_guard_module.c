@@ -2068,6 +2068,44 @@ ngx_http_twilio_guard_body(ngx_http_request_t *r, size_t size,
 }
 
 
+/*
+ * The request body when nginx already has it whole in the buffer it read
+ * the request headers into, and nobody has read or discarded it yet: the
+ * first Content-Length bytes there, never more (a pipelined request may
+ * follow).  Whoever reads the body later (a proxy) takes the same bytes
+ * from there.  HTTP/1.x with a Content-Length only; HTTP/2 and HTTP/3
+ * bodies come through their own code.  NGX_DECLINED: not so, read the
+ * body with ngx_http_read_client_request_body().
+ */
+
+ngx_int_t
+ngx_http_twilio_guard_preread(ngx_http_request_t *r, ngx_str_t *body)
+{
+    off_t       len;
+    ngx_buf_t  *b;
+
+    len = r->headers_in.content_length_n;
+    b = r->header_in;
+
+    if (r != r->main
+        || r->request_body
+        || r->discard_body
+        || r->http_version >= NGX_HTTP_VERSION_20
+        || r->headers_in.chunked
+        || len <= 0
+        || b == NULL
+        || len > b->last - b->pos)
+    {
+        return NGX_DECLINED;
+    }
+
+    body->data = b->pos;
+    body->len = (size_t) len;
+
+    return NGX_OK;
+}
+
+
 static ngx_uint_t
 ngx_http_twilio_guard_is_form(ngx_http_request_t *r)
 {

@@ -121,6 +121,10 @@ ngx_int_t ngx_http_twilio_guard_body_size(ngx_http_request_t *r,
 ngx_int_t ngx_http_twilio_guard_body(ngx_http_request_t *r, size_t size,
     ngx_str_t *body);
 
+/* the whole body, unread, in the headers' buffer (HTTP/1.x) */
+ngx_int_t ngx_http_twilio_guard_preread(ngx_http_request_t *r,
+    ngx_str_t *body);
+
 /* the SMS pumping guard's access handler (ngx_http_twilio_guard_sms.c) */
 ngx_int_t ngx_http_twilio_guard_sms_init(ngx_conf_t *cf);
 
