@@ -17,13 +17,15 @@
  * (numbers, regions, form and JSON values) are ngx_twilio_guard_phone.c.
  *
  * Who owns the request when: the handler's first call decides at once
- * when no body is needed, or starts reading the body and returns
- * NGX_DONE; the body handler decides, keeps the verdict in the context
- * and runs the phases again, which brings the engine back to the handler,
- * which answers with the verdict.  A failed read is answered by nginx
- * itself (the body handler never runs).  The context is kept in a pool
- * cleanup so that an internal redirect finds it: a request is counted,
- * and decided, once.
+ * when no body is needed, or when the whole body came with the headers
+ * (HTTP/1.x, a Content-Length: decided from those bytes, left unread for
+ * the proxy, which reads the same ones), or starts reading the body and
+ * returns NGX_DONE; the body handler decides, keeps the verdict in the
+ * context and runs the phases again, which brings the engine back to the
+ * handler, which answers with the verdict.  A failed read is answered by
+ * nginx itself (the body handler never runs).  The context is kept in a
+ * pool cleanup so that an internal redirect finds it: a request is
+ * counted, and decided, once.
  */
 
 
@@ -97,6 +99,7 @@ typedef struct {
     ngx_array_t                        *limits;     /* of ..._sms_limit_t */
     ngx_flag_t                          dry_run;
     ngx_uint_t                          log_full;
+    ngx_uint_t                          var_keys;   /* a key=$variable */
 } ngx_http_twilio_guard_sms_conf_t;
 
 
@@ -133,6 +136,7 @@ typedef struct {
     ngx_uint_t                          type;       /* of the body */
     unsigned                            parsed:1;
     unsigned                            reading:1;
+    unsigned                            again:1;    /* after a redirect */
 } ngx_http_twilio_guard_sms_ctx_t;
 
 
@@ -142,6 +146,11 @@ static ngx_int_t ngx_http_twilio_guard_sms_subrequest_handler(
 static ngx_uint_t ngx_http_twilio_guard_sms_check_again(
     ngx_http_twilio_guard_sms_ctx_t *ctx,
     ngx_http_twilio_guard_sms_conf_t *scf);
+static ngx_uint_t ngx_http_twilio_guard_sms_unread(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_ctx_t *ctx,
+    ngx_http_twilio_guard_sms_conf_t *scf);
+static ngx_int_t ngx_http_twilio_guard_sms_read(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_ctx_t *ctx);
 static void ngx_http_twilio_guard_sms_body_handler(ngx_http_request_t *r);
 static ngx_http_twilio_guard_sms_ctx_t *ngx_http_twilio_guard_sms_get_ctx(
     ngx_http_request_t *r);
@@ -156,6 +165,9 @@ static void ngx_http_twilio_guard_sms_metrics(ngx_http_request_t *r,
 static ngx_int_t ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_conf_t *scf,
     ngx_http_twilio_guard_sms_ctx_t *ctx, u_char *value, size_t *len);
+static ngx_int_t ngx_http_twilio_guard_sms_body(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_conf_t *scf,
+    ngx_http_twilio_guard_sms_ctx_t *ctx, ngx_str_t *body);
 static ngx_int_t ngx_http_twilio_guard_sms_body_value(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_conf_t *scf,
     ngx_http_twilio_guard_sms_ctx_t *ctx, u_char *value, size_t *len,
@@ -206,6 +218,7 @@ static u_char *ngx_http_twilio_guard_sms_shown(ngx_http_request_t *r,
 
 static ngx_int_t ngx_http_twilio_guard_sms_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_uint_t ngx_http_twilio_guard_sms_var_keys(ngx_array_t *limits);
 static void *ngx_http_twilio_guard_sms_create_conf(ngx_conf_t *cf);
 static char *ngx_http_twilio_guard_sms_merge_conf(ngx_conf_t *cf,
     void *parent, void *child);
@@ -342,7 +355,6 @@ static ngx_http_variable_t  ngx_http_twilio_guard_sms_vars[] = {
 static ngx_int_t
 ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                          rc;
     ngx_pool_cleanup_t                *cln;
     ngx_http_twilio_guard_sms_ctx_t   *ctx;
     ngx_http_twilio_guard_sms_conf_t  *scf;
@@ -370,6 +382,13 @@ ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r)
         }
 
         ctx->conf = scf;
+
+        if (ngx_http_twilio_guard_sms_unread(r, ctx, scf)) {
+            /* a body left unread before the redirect: read it now */
+            ctx->again = 1;
+            return ngx_http_twilio_guard_sms_read(r, ctx);
+        }
+
         ctx->status = ngx_http_twilio_guard_sms_decide(r, ctx);
 
         if (ctx->status >= NGX_HTTP_SPECIAL_RESPONSE) {
@@ -396,26 +415,8 @@ ngx_http_twilio_guard_sms_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_twilio_guard_sms_module);
 
-    if (r->request_body == NULL
-        && (r->headers_in.content_length_n > 0 || r->headers_in.chunked)
-        && ctx->type != NGX_HTTP_TWILIO_GUARD_SMS_BODY_OTHER)
-    {
-        /* the reason if the read fails (nginx answers, no verdict) */
-        ctx->reading = 1;
-        ctx->reason = NGX_TWILIO_BODY_UNAVAILABLE;
-
-        rc = ngx_http_read_client_request_body(r,
-                                        ngx_http_twilio_guard_sms_body_handler);
-
-        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            ctx->reading = 0;
-            ctx->status = rc;
-            return rc;
-        }
-
-        /* the body handler runs the phases again, maybe already has */
-        ngx_http_finalize_request(r, NGX_DONE);
-        return NGX_DONE;
+    if (ngx_http_twilio_guard_sms_unread(r, ctx, scf)) {
+        return ngx_http_twilio_guard_sms_read(r, ctx);
     }
 
     ctx->status = ngx_http_twilio_guard_sms_decide(r, ctx);
@@ -508,6 +509,63 @@ ngx_http_twilio_guard_sms_subrequest_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * Whether the body must be read before deciding: a form or JSON body
+ * that nobody has read, unless it is all in the headers' buffer (see
+ * ngx_http_twilio_guard_preread()) and within the guard's cap.  A
+ * location with a key=$variable limit reads it all the same: the
+ * variable may come from $request_body (through a map), which only a
+ * read body has.
+ */
+
+static ngx_uint_t
+ngx_http_twilio_guard_sms_unread(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_ctx_t *ctx,
+    ngx_http_twilio_guard_sms_conf_t *scf)
+{
+    ngx_str_t  body;
+
+    if (r->request_body
+        || (r->headers_in.content_length_n <= 0 && !r->headers_in.chunked)
+        || ctx->type == NGX_HTTP_TWILIO_GUARD_SMS_BODY_OTHER)
+    {
+        return 0;
+    }
+
+    return scf->var_keys
+           || r->headers_in.content_length_n
+              > NGX_HTTP_TWILIO_GUARD_SMS_BODY_MAX
+           || ngx_http_twilio_guard_preread(r, &body) != NGX_OK;
+}
+
+
+/* starts reading the body: the body handler decides */
+
+static ngx_int_t
+ngx_http_twilio_guard_sms_read(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    /* the reason if the read fails (nginx answers, no verdict) */
+    ctx->reading = 1;
+    ctx->reason = NGX_TWILIO_BODY_UNAVAILABLE;
+
+    rc = ngx_http_read_client_request_body(r,
+                                        ngx_http_twilio_guard_sms_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        ctx->reading = 0;
+        ctx->status = rc;
+        return rc;
+    }
+
+    /* the body handler runs the phases again, maybe already has */
+    ngx_http_finalize_request(r, NGX_DONE);
+    return NGX_DONE;
+}
+
+
 static void
 ngx_http_twilio_guard_sms_body_handler(ngx_http_request_t *r)
 {
@@ -517,7 +575,14 @@ ngx_http_twilio_guard_sms_body_handler(ngx_http_request_t *r)
 
     ctx->reading = 0;
     ctx->status = ngx_http_twilio_guard_sms_decide(r, ctx);
-    ngx_http_twilio_guard_sms_metrics(r, ctx);
+
+    if (!ctx->again) {
+        ngx_http_twilio_guard_sms_metrics(r, ctx);
+
+    } else if (ctx->status >= NGX_HTTP_SPECIAL_RESPONSE) {
+        /* refused after a redirect, as in the handler */
+        ngx_http_twilio_guard_sms_take_back(r, ctx);
+    }
 
     /* keep the body (and its temporary file) for internal redirects */
     r->preserve_body = 1;
@@ -802,57 +867,20 @@ ngx_http_twilio_guard_sms_body_value(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_ctx_t *ctx, u_char *value, size_t *len,
     unsigned *count, int *brc)
 {
-    off_t      size;
     ngx_int_t  rc;
     ngx_str_t  body;
 
     *brc = NGX_TWILIO_PARAM_MISSING;
 
-    if (ctx->type == NGX_HTTP_TWILIO_GUARD_SMS_BODY_OTHER
-        || r->request_body == NULL)
-    {
-        if (r->headers_in.content_length_n <= 0 && !r->headers_in.chunked) {
-            return NGX_OK;
-        }
+    rc = ngx_http_twilio_guard_sms_body(r, scf, ctx, &body);
 
-        /* a body the guard does not read could carry the number too */
-        return ngx_http_twilio_guard_sms_reject(r, ctx,
-                                   NGX_TWILIO_NUMBER_AMBIGUOUS,
-                                   NGX_HTTP_BAD_REQUEST,
-                                   "a body that is neither a form nor JSON "
-                                   "is not searched for \"%V\"",
-                                   &scf->name);
-    }
-
-    if (ngx_http_twilio_guard_body_size(r, &size) != NGX_OK) {
-        return ngx_http_twilio_guard_sms_reject(r, ctx,
-                                   NGX_TWILIO_BODY_UNAVAILABLE,
-                                   NGX_HTTP_BAD_REQUEST,
-                                   "the request body was not read whole");
-    }
-
-    if (size > NGX_HTTP_TWILIO_GUARD_SMS_BODY_MAX) {
-        return ngx_http_twilio_guard_sms_reject(r, ctx,
-                                   NGX_TWILIO_BODY_TOO_LARGE,
-                                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                   "a body of %O bytes, over %d, is not "
-                                   "searched for \"%V\"", size,
-                                   NGX_HTTP_TWILIO_GUARD_SMS_BODY_MAX,
-                                   &scf->name);
-    }
-
-    rc = ngx_http_twilio_guard_body(r, (size_t) size, &body);
-
-    if (rc == NGX_ERROR) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (rc == NGX_DONE) {
+        /* no body */
+        return NGX_OK;
     }
 
     if (rc != NGX_OK) {
-        return ngx_http_twilio_guard_sms_reject(r, ctx,
-                                   NGX_TWILIO_BODY_UNAVAILABLE,
-                                   NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                   "the request body could not be read "
-                                   "back");
+        return rc;
     }
 
     if (ctx->type == NGX_HTTP_TWILIO_GUARD_SMS_BODY_FORM) {
@@ -888,6 +916,81 @@ ngx_http_twilio_guard_sms_body_value(ngx_http_request_t *r,
                                    "the JSON body is not one valid "
                                    "object (RFC 8259), or \"%V\" in it "
                                    "is not a string", &scf->name);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The body to search, as one piece: the body read (r->request_body), or
+ * the bytes that came with the headers when nobody has read it (see
+ * ngx_http_twilio_guard_sms_unread()), the same checks for both.
+ * NGX_DONE: no body; NGX_OK; or the rejection (NGX_DECLINED in a dry
+ * run).
+ */
+
+static ngx_int_t
+ngx_http_twilio_guard_sms_body(ngx_http_request_t *r,
+    ngx_http_twilio_guard_sms_conf_t *scf,
+    ngx_http_twilio_guard_sms_ctx_t *ctx, ngx_str_t *body)
+{
+    off_t      size;
+    ngx_int_t  rc;
+
+    if (ctx->type == NGX_HTTP_TWILIO_GUARD_SMS_BODY_OTHER
+        || (r->request_body == NULL
+            && ngx_http_twilio_guard_preread(r, body) != NGX_OK))
+    {
+        if (r->headers_in.content_length_n <= 0 && !r->headers_in.chunked) {
+            return NGX_DONE;
+        }
+
+        /* a body the guard does not read could carry the number too */
+        return ngx_http_twilio_guard_sms_reject(r, ctx,
+                                   NGX_TWILIO_NUMBER_AMBIGUOUS,
+                                   NGX_HTTP_BAD_REQUEST,
+                                   "a body that is neither a form nor JSON "
+                                   "is not searched for \"%V\"",
+                                   &scf->name);
+    }
+
+    if (r->request_body == NULL) {
+        size = body->len;
+
+    } else if (ngx_http_twilio_guard_body_size(r, &size) != NGX_OK) {
+        return ngx_http_twilio_guard_sms_reject(r, ctx,
+                                   NGX_TWILIO_BODY_UNAVAILABLE,
+                                   NGX_HTTP_BAD_REQUEST,
+                                   "the request body was not read whole");
+    }
+
+    if (size > NGX_HTTP_TWILIO_GUARD_SMS_BODY_MAX) {
+        return ngx_http_twilio_guard_sms_reject(r, ctx,
+                                   NGX_TWILIO_BODY_TOO_LARGE,
+                                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                   "a body of %O bytes, over %d, is not "
+                                   "searched for \"%V\"", size,
+                                   NGX_HTTP_TWILIO_GUARD_SMS_BODY_MAX,
+                                   &scf->name);
+    }
+
+    if (r->request_body == NULL) {
+        return NGX_OK;
+    }
+
+    rc = ngx_http_twilio_guard_body(r, (size_t) size, body);
+
+    if (rc == NGX_ERROR) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        return ngx_http_twilio_guard_sms_reject(r, ctx,
+                                   NGX_TWILIO_BODY_UNAVAILABLE,
+                                   NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                   "the request body could not be read "
+                                   "back");
     }
 
     return NGX_OK;
@@ -1827,6 +1930,30 @@ ngx_http_twilio_guard_sms_variable(ngx_http_request_t *r,
 }
 
 
+/* whether a limit of the list is keyed by a variable */
+
+static ngx_uint_t
+ngx_http_twilio_guard_sms_var_keys(ngx_array_t *limits)
+{
+    ngx_uint_t                          i;
+    ngx_http_twilio_guard_sms_limit_t  *limit;
+
+    if (limits == NULL) {
+        return 0;
+    }
+
+    limit = limits->elts;
+
+    for (i = 0; i < limits->nelts; i++) {
+        if (limit[i].key == NGX_HTTP_TWILIO_GUARD_SMS_VARIABLE) {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 static void *
 ngx_http_twilio_guard_sms_create_conf(ngx_conf_t *cf)
 {
@@ -1872,6 +1999,8 @@ ngx_http_twilio_guard_sms_merge_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_ptr_value(conf->limits, prev->limits, NULL);
     ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
     ngx_conf_merge_uint_value(conf->log_full, prev->log_full, 0);
+
+    conf->var_keys = ngx_http_twilio_guard_sms_var_keys(conf->limits);
 
     if (conf->name.len == 0 && (conf->rules || conf->limits)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
