@@ -268,9 +268,11 @@ ngx_twilio_phone_parse(const unsigned char *s, size_t len,
 
     nsn_len = n - cc_len;
 
-    if (ccp->trunk[0]
-        && strncmp(d + cc_len, ccp->trunk, strlen(ccp->trunk)) == 0)
-    {
+    for (i = 0; i < sizeof(ccp->trunk) && ccp->trunk[i]; i++) {
+        /* void */
+    }
+
+    if (i > 0 && nsn_len >= i && memcmp(d + cc_len, ccp->trunk, i) == 0) {
         /* "+44 (0)20...": a trunk prefix is not guessed away */
         return -1;
     }
@@ -290,7 +292,9 @@ ngx_twilio_phone_parse(const unsigned char *s, size_t len,
     ph->len = n + 1;
     ph->cc = cc;
     ph->cc_len = cc_len;
-    memcpy(ph->region, region, strlen(region) + 1);
+    /* every region in the tables is at most 3 characters */
+    memcpy(ph->region, region, 3);
+    ph->region[3] = '\0';
 
     return 0;
 }
@@ -441,7 +445,25 @@ static inline int
 ngx_twilio_name_like(const unsigned char *key, size_t n, const char *name,
     size_t name_len)
 {
+    size_t         i;
     unsigned char  c, k;
+
+    if (n < name_len) {
+        /* every letter of name takes a byte at least */
+        return 0;
+    }
+
+    if (n == name_len) {
+        /* the name as it is written, the usual case */
+
+        for (i = 0; i < n && key[i] == (unsigned char) name[i]; i++) {
+            /* void */
+        }
+
+        if (i == n) {
+            return 1;
+        }
+    }
 
     if (n > 0 && name_len > 0) {
         c = (unsigned char) name[0];
@@ -597,10 +619,13 @@ ngx_twilio_json_ws(ngx_twilio_json_t *j)
 {
     /* every white space byte is " " or below: most bytes end it at once */
 
-    while (j->p < j->end && *j->p <= ' '
-           && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n'
-               || *j->p == '\r'))
-    {
+    while (j->p < j->end && *j->p <= ' ') {
+
+        if (*j->p != ' ' && *j->p != '\t' && *j->p != '\n' && *j->p != '\r')
+        {
+            return;
+        }
+
         j->p++;
     }
 }
