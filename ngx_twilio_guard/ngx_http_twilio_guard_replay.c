@@ -294,7 +294,7 @@ ngx_http_twilio_guard_replay_check(ngx_http_request_t *r,
     rp->zone = NULL;
     rp->window = rcf->window;
     rp->owner = ((uint64_t) ngx_pid << 32) | ++seq;
-    rp->hash = ngx_crc32_short(key, len);
+    rp->hash = ngx_http_twilio_guard_zone_hash(zone, key, len);
     rp->settled = 1;
     rp->len = len;
     rp->key = (u_char *) rp + sizeof(ngx_http_twilio_guard_replay_t);

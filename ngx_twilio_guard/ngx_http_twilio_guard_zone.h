@@ -51,6 +51,7 @@ typedef struct {
     /* the roots of the trees, one per bucket: hash & mask */
     ngx_rbtree_node_t               **roots;
     uint32_t                          mask;
+    uint64_t                          seed;        /* of the hash */
     ngx_rbtree_node_t                 sentinel;    /* of all the trees */
     ngx_queue_t                       queue;
     ngx_uint_t                        entries;
@@ -103,6 +104,8 @@ void ngx_http_twilio_guard_zone_lock(ngx_http_twilio_guard_zone_t *zone);
 void ngx_http_twilio_guard_zone_unlock(ngx_http_twilio_guard_zone_t *zone,
     ngx_log_t *log);
 
+uint32_t ngx_http_twilio_guard_zone_hash(ngx_http_twilio_guard_zone_t *zone,
+    u_char *key, size_t len);
 ngx_http_twilio_guard_entry_t *ngx_http_twilio_guard_zone_lookup(
     ngx_http_twilio_guard_zone_t *zone, ngx_uint_t kind, u_char *key,
     size_t len, uint32_t hash);
