@@ -1195,11 +1195,8 @@ ngx_http_twilio_guard_sms_keys(ngx_http_request_t *r,
             ngx_http_twilio_guard_sms_period(s[k].key,
                                              limit[i].windows[w].period);
 
-            /*
-             * the CRC32 of ngx_crc32_short(), as before, a byte at a
-             * time: 5 instructions a byte, not 14
-             */
-            s[k].hash = ngx_crc32_long(s[k].key, s[k].len);
+            s[k].hash = ngx_http_twilio_guard_zone_hash(s[k].zone, s[k].key,
+                                                        s[k].len);
             s[k].seen = ngx_http_twilio_guard_sms_seen(ctx, s, k);
         }
     }
@@ -1777,19 +1774,18 @@ ngx_http_twilio_guard_sms_key(ngx_http_request_t *r,
 }
 
 
-/* a window's period into its key, big-endian, after the kind and range */
+/*
+ * A window's period into its key, after the kind and range: its 8 bytes
+ * in the machine's order (the zone is never shared with another machine)
+ */
 
 static void
 ngx_http_twilio_guard_sms_period(u_char *key, ngx_msec_t period)
 {
-    ngx_uint_t  i;
-    uint64_t    v;
+    uint64_t  v;
 
     v = period;
-
-    for (i = 0; i < 8; i++) {
-        key[2 + i] = (u_char) (v >> (56 - 8 * i));
-    }
+    ngx_memcpy(key + 2, &v, sizeof(uint64_t));
 }
 
 
