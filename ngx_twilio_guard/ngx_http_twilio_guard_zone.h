@@ -5,11 +5,11 @@
  * twilio_guard_zone: the guard's state in shared memory, in the style of
  * the limit_req module.  A slab pool holds entries in red-black trees
  * keyed by a hash of (kind, key), one tree per bucket of hashes (so that a
- * lookup among many entries visits few of them), and in an LRU queue.  Expired entries are
- * freed when new ones are allocated; when the zone is full the oldest
- * entry that is not pinned is evicted, counted, and reported at "warn"
- * at most once a minute.  The contents survive a reload that keeps the
- * zone's name and size.
+ * lookup among many entries visits few of them), and in an LRU queue.
+ * Expired entries are freed when new ones are allocated; when the zone is
+ * full the oldest entry that is not pinned is evicted, counted, and
+ * reported at "warn" at most once a minute.  The contents survive a
+ * reload that keeps the zone's name and size.
  *
  * Entries are generic: a kind byte (whose state it is), key bytes, a
  * lifetime and 64 bits of state for their user.  Every function but the
