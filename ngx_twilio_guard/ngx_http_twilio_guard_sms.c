@@ -100,6 +100,8 @@ typedef struct {
     ngx_flag_t                          dry_run;
     ngx_uint_t                          log_full;
     ngx_uint_t                          var_keys;   /* a key=$variable */
+    ngx_http_twilio_guard_zone_t      **zones;      /* of the limits */
+    ngx_uint_t                          nzones;     /* in lock order */
 } ngx_http_twilio_guard_sms_conf_t;
 
 
@@ -191,6 +193,9 @@ static ngx_uint_t ngx_http_twilio_guard_sms_seen(
     ngx_http_twilio_guard_sms_slot_t *s, ngx_uint_t k);
 static void ngx_http_twilio_guard_sms_take_back(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_ctx_t *ctx);
+static void ngx_http_twilio_guard_sms_zone_add(
+    ngx_http_twilio_guard_zone_t **zones, ngx_uint_t *m,
+    ngx_http_twilio_guard_zone_t *zone);
 static ngx_http_twilio_guard_zone_t **ngx_http_twilio_guard_sms_zones(
     ngx_http_request_t *r, ngx_http_twilio_guard_sms_slot_t *s,
     ngx_uint_t n, ngx_uint_t *nzones);
@@ -219,6 +224,8 @@ static u_char *ngx_http_twilio_guard_sms_shown(ngx_http_request_t *r,
 static ngx_int_t ngx_http_twilio_guard_sms_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_uint_t ngx_http_twilio_guard_sms_var_keys(ngx_array_t *limits);
+static ngx_int_t ngx_http_twilio_guard_sms_lock_order(ngx_conf_t *cf,
+    ngx_http_twilio_guard_sms_conf_t *conf);
 static void *ngx_http_twilio_guard_sms_create_conf(ngx_conf_t *cf);
 static char *ngx_http_twilio_guard_sms_merge_conf(ngx_conf_t *cf,
     void *parent, void *child);
@@ -1064,7 +1071,7 @@ ngx_http_twilio_guard_sms_rules(ngx_http_request_t *r,
 /*
  * Every limit, in order.  The windows' keys are made first, under no lock
  * (a key=$variable may run any code).  Then the zones of all the limits
- * are locked together, always in the same order (see zones()) so that two
+ * are locked together, always in the same order (see zone_add()) so that two
  * workers never wait on each other; every window is checked, and only if
  * none refuses is the request counted in every one.  So a request is
  * counted in all windows or in none, exactly under many workers, and a
@@ -1092,10 +1099,9 @@ ngx_http_twilio_guard_sms_limits(ngx_http_request_t *r,
         return rc;
     }
 
-    zones = ngx_http_twilio_guard_sms_zones(r, slots, n, &nzones);
-    if (zones == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    /* the location's zones, in lock order, made by the configuration */
+    zones = scf->zones;
+    nzones = scf->nzones;
 
     for (i = 0; i < nzones; i++) {
         ngx_http_twilio_guard_zone_lock(zones[i]);
@@ -1249,17 +1255,19 @@ ngx_http_twilio_guard_sms_seen(ngx_http_twilio_guard_sms_ctx_t *ctx,
 }
 
 
-/* the zones of the slots, each once, in the order they are locked in */
+/*
+ * The zones of the slots, each once, in the order they are locked in: by
+ * name (see ngx_http_twilio_guard_sms_zone_add()).
+ */
 
 static ngx_http_twilio_guard_zone_t **
 ngx_http_twilio_guard_sms_zones(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_slot_t *s, ngx_uint_t n, ngx_uint_t *nzones)
 {
-    ngx_uint_t                      k, i, m;
+    ngx_uint_t                      k, m;
     ngx_http_twilio_guard_zone_t  **zones;
 
-    zones = ngx_palloc(r->pool,
-                       (n + 1) * sizeof(ngx_http_twilio_guard_zone_t *));
+    zones = ngx_palloc(r->pool, n * sizeof(ngx_http_twilio_guard_zone_t *));
     if (zones == NULL) {
         return NULL;
     }
@@ -1267,38 +1275,52 @@ ngx_http_twilio_guard_sms_zones(ngx_http_request_t *r,
     m = 0;
 
     for (k = 0; k < n; k++) {
-
-        if (s[k].zone == NULL) {
-            continue;
+        if (s[k].zone) {
+            ngx_http_twilio_guard_sms_zone_add(zones, &m, s[k].zone);
         }
-
-        /*
-         * by the address of the shared memory, the same in every worker
-         * and in the workers of the cycle before a reload, which keeps a
-         * zone with its mutex: the zone structures are per cycle
-         */
-
-        for (i = 0;
-             i < m && (uintptr_t) zones[i]->shpool
-                      < (uintptr_t) s[k].zone->shpool;
-             i++)
-        {
-            /* void */
-        }
-
-        if (i < m && zones[i]->shpool == s[k].zone->shpool) {
-            continue;
-        }
-
-        ngx_memmove(&zones[i + 1], &zones[i],
-                    (m - i) * sizeof(ngx_http_twilio_guard_zone_t *));
-        zones[i] = s[k].zone;
-        m++;
     }
 
     *nzones = m;
 
     return zones;
+}
+
+
+/*
+ * Adds a zone to a list of *m sorted by name, if not there yet.  Zones
+ * are locked in the order of their names wherever several are locked
+ * together, by every worker, of this cycle and of the one before a
+ * reload: a zone a reload keeps keeps its name (and its mutex), and no
+ * two zones have one name, so no two workers can wait for each other.
+ */
+
+static void
+ngx_http_twilio_guard_sms_zone_add(ngx_http_twilio_guard_zone_t **zones,
+    ngx_uint_t *m, ngx_http_twilio_guard_zone_t *zone)
+{
+    ngx_int_t   rc;
+    ngx_str_t  *a, *b;
+    ngx_uint_t  i;
+
+    b = &zone->shm_zone->shm.name;
+
+    for (i = 0; i < *m; i++) {
+        a = &zones[i]->shm_zone->shm.name;
+        rc = ngx_memn2cmp(a->data, b->data, a->len, b->len);
+
+        if (rc == 0) {
+            return;
+        }
+
+        if (rc > 0) {
+            break;
+        }
+    }
+
+    ngx_memmove(&zones[i + 1], &zones[i],
+                (*m - i) * sizeof(ngx_http_twilio_guard_zone_t *));
+    zones[i] = zone;
+    (*m)++;
 }
 
 
@@ -1950,6 +1972,39 @@ ngx_http_twilio_guard_sms_var_keys(ngx_array_t *limits)
 }
 
 
+/* the zones of the location's limits, each once, in lock order */
+
+static ngx_int_t
+ngx_http_twilio_guard_sms_lock_order(ngx_conf_t *cf,
+    ngx_http_twilio_guard_sms_conf_t *conf)
+{
+    ngx_uint_t                          i, n;
+    ngx_http_twilio_guard_sms_limit_t  *limit;
+
+    if (conf->limits == NULL) {
+        return NGX_OK;
+    }
+
+    n = conf->limits->nelts;
+
+    conf->zones = ngx_palloc(cf->pool,
+                             n * sizeof(ngx_http_twilio_guard_zone_t *));
+    if (conf->zones == NULL) {
+        return NGX_ERROR;
+    }
+
+    limit = conf->limits->elts;
+    conf->nzones = 0;
+
+    for (i = 0; i < n; i++) {
+        ngx_http_twilio_guard_sms_zone_add(conf->zones, &conf->nzones,
+                                           limit[i].zone->data);
+    }
+
+    return NGX_OK;
+}
+
+
 static void *
 ngx_http_twilio_guard_sms_create_conf(ngx_conf_t *cf)
 {
@@ -1997,6 +2052,10 @@ ngx_http_twilio_guard_sms_merge_conf(ngx_conf_t *cf, void *parent,
     ngx_conf_merge_uint_value(conf->log_full, prev->log_full, 0);
 
     conf->var_keys = ngx_http_twilio_guard_sms_var_keys(conf->limits);
+
+    if (ngx_http_twilio_guard_sms_lock_order(cf, conf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
 
     if (conf->name.len == 0 && (conf->rules || conf->limits)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
