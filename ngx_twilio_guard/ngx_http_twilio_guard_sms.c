@@ -1469,7 +1469,11 @@ ngx_http_twilio_guard_sms_count(ngx_http_twilio_guard_sms_slot_t *s,
 
         e->state = ((uint64_t) bucket << 40) | ((uint64_t) prev << 20) | cur;
         e->expire = now + 2 * period;
-        ngx_http_twilio_guard_zone_touch(s[i].zone, e);
+
+        if (!s[i].created) {
+            /* a new entry is at the head of the queue already */
+            ngx_http_twilio_guard_zone_touch(s[i].zone, e);
+        }
 
         s[i].bucket = bucket;
     }

@@ -13,6 +13,9 @@
 #define NGX_HTTP_TWILIO_GUARD_EXPIRE_SCAN  3
 #define NGX_HTTP_TWILIO_GUARD_EVICT_SCAN   64
 
+/* entries used since they were queued put back at the head, at most */
+#define NGX_HTTP_TWILIO_GUARD_REQUEUE_SCAN 1024
+
 /* a bucket of hashes, with its tree, for every this many bytes of zone */
 #define NGX_HTTP_TWILIO_GUARD_BUCKET_BYTES 512
 
@@ -28,6 +31,8 @@ static void ngx_http_twilio_guard_zone_insert_value(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_inline void ngx_http_twilio_guard_zone_tree(
     ngx_http_twilio_guard_zone_sh_t *sh, uint32_t hash, ngx_rbtree_t *tree);
+static ngx_inline void ngx_http_twilio_guard_zone_requeue(
+    ngx_http_twilio_guard_zone_t *zone, ngx_http_twilio_guard_entry_t *entry);
 static void ngx_http_twilio_guard_zone_expire(
     ngx_http_twilio_guard_zone_t *zone, ngx_msec_t now);
 static ngx_uint_t ngx_http_twilio_guard_zone_evict(
@@ -562,6 +567,7 @@ ngx_http_twilio_guard_zone_insert(ngx_http_twilio_guard_zone_t *zone,
     ngx_rbtree_insert(&tree, &e->node);
     zone->sh->roots[hash & zone->sh->mask] = tree.root;
 
+    e->node.data = 0;
     ngx_queue_insert_head(&zone->sh->queue, &e->queue);
 
     zone->sh->entries++;
@@ -570,10 +576,28 @@ ngx_http_twilio_guard_zone_insert(ngx_http_twilio_guard_zone_t *zone,
 }
 
 
+/*
+ * An entry used: marked, and moved to the head of the queue only when a
+ * scan from the tail reaches it (see the entry's node.data).  Moving it
+ * now would write into its two neighbours in the queue, most often not in
+ * any cache when the zone holds many entries.
+ */
+
 void
 ngx_http_twilio_guard_zone_touch(ngx_http_twilio_guard_zone_t *zone,
     ngx_http_twilio_guard_entry_t *entry)
 {
+    entry->node.data = 1;
+}
+
+
+/* an entry used since it was queued, found by a scan: to the head */
+
+static ngx_inline void
+ngx_http_twilio_guard_zone_requeue(ngx_http_twilio_guard_zone_t *zone,
+    ngx_http_twilio_guard_entry_t *entry)
+{
+    entry->node.data = 0;
     ngx_queue_remove(&entry->queue);
     ngx_queue_insert_head(&zone->sh->queue, &entry->queue);
 }
@@ -587,7 +611,10 @@ ngx_http_twilio_guard_zone_delete(ngx_http_twilio_guard_zone_t *zone,
 }
 
 
-/* expiry on allocation: the few oldest entries, if their time is up */
+/*
+ * Expiry on allocation: the few entries at the tail, if their time is up;
+ * one used since it was queued goes back to the head.
+ */
 
 static void
 ngx_http_twilio_guard_zone_expire(ngx_http_twilio_guard_zone_t *zone,
@@ -606,27 +633,34 @@ ngx_http_twilio_guard_zone_expire(ngx_http_twilio_guard_zone_t *zone,
         q = ngx_queue_last(&zone->sh->queue);
         e = ngx_queue_data(q, ngx_http_twilio_guard_entry_t, queue);
 
-        if ((ngx_msec_int_t) (e->expire - now) > 0) {
+        if ((ngx_msec_int_t) (e->expire - now) <= 0) {
+            ngx_http_twilio_guard_zone_free(zone, e);
+            continue;
+        }
+
+        if (!e->node.data) {
             return;
         }
 
-        ngx_http_twilio_guard_zone_free(zone, e);
+        ngx_http_twilio_guard_zone_requeue(zone, e);
     }
 }
 
 
 /*
- * The zone is full: frees one entry from the LRU tail, an expired one, or
- * else the oldest not pinned, which is counted as an eviction (reported at
- * most once a minute, with the age of the youngest evicted: the window the
- * zone really keeps).  Returns 0 if nothing could be freed.
+ * The zone is full: frees one entry from the queue's tail, an expired one,
+ * or else the least recently used one not pinned (an entry used since it
+ * was queued goes back to the head instead), which is counted as an
+ * eviction (reported at most once a minute, with the age of the youngest
+ * evicted: the window the zone really keeps).  Returns 0 if nothing could
+ * be freed.
  */
 
 static ngx_uint_t
 ngx_http_twilio_guard_zone_evict(ngx_http_twilio_guard_zone_t *zone,
     ngx_msec_t now)
 {
-    ngx_uint_t                        n;
+    ngx_uint_t                        n, requeued;
     ngx_msec_t                        age;
     ngx_queue_t                      *q;
     ngx_http_twilio_guard_entry_t    *e;
@@ -634,8 +668,9 @@ ngx_http_twilio_guard_zone_evict(ngx_http_twilio_guard_zone_t *zone,
 
     sh = zone->sh;
     q = ngx_queue_last(&sh->queue);
+    requeued = 0;
 
-    for (n = 0; n < NGX_HTTP_TWILIO_GUARD_EVICT_SCAN; n++) {
+    for (n = 0; n < NGX_HTTP_TWILIO_GUARD_EVICT_SCAN; /* void */ ) {
 
         if (q == ngx_queue_sentinel(&sh->queue)) {
             return 0;
@@ -648,6 +683,19 @@ ngx_http_twilio_guard_zone_evict(ngx_http_twilio_guard_zone_t *zone,
             ngx_http_twilio_guard_zone_free(zone, e);
             return 1;
         }
+
+        /*
+         * a second chance, not counted as a step of the scan; so many in
+         * one scan that it would take long, and the rest have none
+         */
+
+        if (e->node.data && requeued < NGX_HTTP_TWILIO_GUARD_REQUEUE_SCAN) {
+            ngx_http_twilio_guard_zone_requeue(zone, e);
+            requeued++;
+            continue;
+        }
+
+        n++;
 
         if (e->pinned) {
             continue;

@@ -5,7 +5,8 @@
  * twilio_guard_zone: the guard's state in shared memory, in the style of
  * the limit_req module.  A slab pool holds entries in red-black trees
  * keyed by a hash of (kind, key), one tree per bucket of hashes (so that a
- * lookup among many entries visits few of them), and in an LRU queue.
+ * lookup among many entries visits few of them), and in a queue by last
+ * use.
  * Expired entries are freed when new ones are allocated; when the zone is
  * full the oldest entry that is not pinned is evicted, counted, and
  * reported at "warn" at most once a minute.  The contents survive a
@@ -34,9 +35,17 @@
 #define NGX_HTTP_TWILIO_GUARD_KEY_MAX      512
 
 
+/*
+ * node.data is 1 when the entry was used since it was last put at the
+ * head of the queue: the scans for expired and evictable entries, which
+ * start at the tail, put such an entry back at the head instead (a
+ * "second chance", as in CLOCK), so using an entry writes nothing but
+ * that byte, not the two entries around it in the queue.
+ */
+
 typedef struct {
     ngx_rbtree_node_t                 node;     /* key: hash of the key */
-    ngx_queue_t                       queue;    /* LRU, most recent first */
+    ngx_queue_t                       queue;    /* by last use, roughly */
     ngx_msec_t                        created;
     ngx_msec_t                        expire;
     uint64_t                          state;    /* the user's */
