@@ -210,6 +210,18 @@ is statuses(5, '/evict', '+14155570600'), '200,200,200,200,429',
 is statuses(5, '/evict', '+14155570599'), '200,200,200,200,429',
    'so is the one before it';
 
+# a counter in use is not evicted: one number every 60 new ones (the zone
+# holds some 150) keeps its count while 300 new numbers push others out
+my @hot;
+for my $i (0 .. 299) {
+    push @hot, (split ' ', status('/evict', '+14155579999'))[0]
+        if $i % 60 == 0;
+    status('/evict', sprintf('+1415571%04d', $i));
+}
+push @hot, (split ' ', status('/evict', '+14155579999'))[0];
+is join(',', @hot), '200,200,200,200,200,429',
+   'full=evict: the number used all along keeps its count (5/1h)';
+
 # a full zone after a limit in another zone: that count is taken back
 is status('/fullmix', "+1415558000$_"), '503 limit_unavailable',
    "a range counted in sms, then tiny full ($_)" for 1 .. 3;
