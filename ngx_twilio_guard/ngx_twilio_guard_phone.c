@@ -436,9 +436,10 @@ ngx_twilio_name_fold(const unsigned char *key, size_t n, const char *name,
 
 /*
  * Whether a parameter name is name (see ngx_twilio_name_fold()).  Most
- * names differ from the first byte on: an ASCII byte that is not white
- * space and not the name's first letter in either case ends it, with no
- * call.
+ * names are printable ASCII: compared here, a byte for a letter, and
+ * most told apart at their first byte, with no call; a name with white
+ * space, "[", a NUL or a byte from 0x80 on where the letters are goes to
+ * the folding loop.
  */
 
 static inline int
@@ -453,30 +454,33 @@ ngx_twilio_name_like(const unsigned char *key, size_t n, const char *name,
         return 0;
     }
 
-    if (n == name_len) {
-        /* the name as it is written, the usual case */
+    for (i = 0; i < name_len; i++) {
+        k = key[i];
+        c = (unsigned char) name[i];
 
-        for (i = 0; i < n && key[i] == (unsigned char) name[i]; i++) {
-            /* void */
+        if (k == c && k != '[') {
+            /* a name's bytes are printable ASCII, other than space */
+            continue;
         }
 
-        if (i == n) {
-            return 1;
+        if (k <= ' ' || k >= 0x80 || k == '[') {
+            return ngx_twilio_name_fold(key, n, name, name_len);
         }
-    }
 
-    if (n > 0 && name_len > 0) {
-        c = (unsigned char) name[0];
-        c |= (c >= 'A' && c <= 'Z') ? 0x20 : 0;
-        k = key[0];
+        /* an ASCII byte that is not the letter: no fold makes it so */
 
-        if (k > ' ' && k < 0x80 && k != c
-            && !(k >= 'A' && k <= 'Z' && (k | 0x20) == c))
-        {
+        c |= 0x20;
+
+        if ((k | 0x20) != c || c < 'a' || c > 'z') {
             return 0;
         }
     }
 
+    if (n == name_len) {
+        return 1;
+    }
+
+    /* "phone[]", "phone\0..." */
     return ngx_twilio_name_fold(key, n, name, name_len);
 }
 
@@ -1102,6 +1106,35 @@ ngx_twilio_json_pass(ngx_twilio_json_t *j)
 
 
 /*
+ * The value of the name, a string at j->p: as ngx_twilio_json_string(),
+ * with a string of plain bytes only (the usual number) copied at once.
+ */
+
+static inline int
+ngx_twilio_json_value_string(ngx_twilio_json_t *j, unsigned char *out,
+    size_t cap, size_t *n)
+{
+    const unsigned char  *p;
+
+    p = ngx_twilio_json_plain(j->p + 1, j->end);
+
+    if (p == j->end || *p != '"') {
+        return ngx_twilio_json_string(j, out, cap, n);
+    }
+
+    *n = p - (j->p + 1);
+
+    if (*n <= cap) {
+        memcpy(out, j->p + 1, *n);
+    }
+
+    j->p = p + 1;
+
+    return 0;
+}
+
+
+/*
  * A member's name at j->p (at its opening quote), then the ":" after it.
  * A name with no escape and only printable ASCII is its own bytes in the
  * body (*name points there); another is decoded into buf (of size
@@ -1137,14 +1170,19 @@ ngx_twilio_json_name(ngx_twilio_json_t *j, unsigned char *buf,
         *name = buf;
     }
 
-    ngx_twilio_json_ws(j);
-
     if (j->p == j->end || *j->p != ':') {
-        return -1;
+        ngx_twilio_json_ws(j);
+
+        if (j->p == j->end || *j->p != ':') {
+            return -1;
+        }
     }
 
     j->p++;
-    ngx_twilio_json_ws(j);
+
+    if (j->p < j->end && *j->p <= ' ') {
+        ngx_twilio_json_ws(j);
+    }
 
     return 0;
 }
@@ -1198,7 +1236,7 @@ ngx_twilio_json_value(const unsigned char *s, size_t len, const char *name,
             found++;
 
             if (found == 1 && j.p < j.end && *j.p == '"') {
-                if (ngx_twilio_json_string(&j, out, cap, &n) != 0) {
+                if (ngx_twilio_json_value_string(&j, out, cap, &n) != 0) {
                     return NGX_TWILIO_PARAM_MALFORMED;
                 }
 
@@ -1226,7 +1264,9 @@ ngx_twilio_json_value(const unsigned char *s, size_t len, const char *name,
             return NGX_TWILIO_PARAM_MALFORMED;
         }
 
-        ngx_twilio_json_ws(&j);
+        if (j.p < j.end && *j.p <= ' ') {
+            ngx_twilio_json_ws(&j);
+        }
 
         if (j.p == j.end) {
             return NGX_TWILIO_PARAM_MALFORMED;
@@ -1242,7 +1282,10 @@ ngx_twilio_json_value(const unsigned char *s, size_t len, const char *name,
         }
 
         j.p++;
-        ngx_twilio_json_ws(&j);
+
+        if (j.p < j.end && *j.p <= ' ') {
+            ngx_twilio_json_ws(&j);
+        }
     }
 
 done:

@@ -409,6 +409,26 @@ main(int argc, char **argv)
     json("{\"phone\":\"111111111111111111111111111111111111111111111111111111"
          "1111111111111\"}", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 0);
 
+    /* member names: printable ASCII compared at once, the rest folded */
+    json("{\"PHONE\":\"1\"}", "phone", NGX_TWILIO_PARAM_FOUND, "1", 0);
+    json("{\"phonE\":\"1\"}", "Phone", NGX_TWILIO_PARAM_FOUND, "1", 0);
+    json("{\"phon\":\"1\"}", "phone", NGX_TWILIO_PARAM_MISSING, NULL, 0);
+    json("{\"phones\":\"1\"}", "phone", NGX_TWILIO_PARAM_MISSING, NULL, 0);
+    json("{\"phone_\":\"1\"}", "phone", NGX_TWILIO_PARAM_MISSING, NULL, 0);
+    json("{\"pHone[]\":\"1\"}", "phone", NGX_TWILIO_PARAM_FOUND, "1", 0);
+    json("{\" phone\":\"1\"}", "phone", NGX_TWILIO_PARAM_FOUND, "1", 0);
+    json("{\"phone\\u0000x\":\"1\"}", "phone", NGX_TWILIO_PARAM_FOUND,
+         "1", 0);
+    json("{\"\xc5\xbfms\":\"1\"}", "sms", NGX_TWILIO_PARAM_FOUND, "1", 0);
+    json("{\"s\xc5\xbfm\":\"1\"}", "ssm", NGX_TWILIO_PARAM_FOUND, "1", 0);
+    json("{\"\xe2\x84\xaaey\":\"1\"}", "key", NGX_TWILIO_PARAM_FOUND,
+         "1", 0);
+    json("{\"p_one\":\"1\"}", "p-one", NGX_TWILIO_PARAM_MISSING, NULL, 0);
+    json("{\"p@one\":\"1\"}", "p`one", NGX_TWILIO_PARAM_MISSING, NULL, 0);
+    json("{\"a[b\":\"1\"}", "a[b", NGX_TWILIO_PARAM_MISSING, NULL, 0);
+    json("{\"to\":\"1\",\"To\":\"2\"}", "To",
+         NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 0);
+
     json_runs();
 
     printf("1..%d\n", test_no);
