@@ -49,6 +49,11 @@
 #define NGX_HTTP_TWILIO_GUARD_SMS_COUNT_MAX  0xfffff
 
 
+/* a literal's length known when compiled */
+#define ngx_http_twilio_guard_sms_type(p, len, lit)                          \
+    ngx_http_twilio_guard_sms_type_is(p, len, (u_char *) lit, sizeof(lit) - 1)
+
+
 /* limit keys */
 #define NGX_HTTP_TWILIO_GUARD_SMS_NUMBER     'N'
 #define NGX_HTTP_TWILIO_GUARD_SMS_RANGE      'R'
@@ -159,7 +164,7 @@ static ngx_http_twilio_guard_sms_ctx_t *ngx_http_twilio_guard_sms_get_ctx(
 static void ngx_http_twilio_guard_sms_cleanup(void *data);
 static ngx_uint_t ngx_http_twilio_guard_sms_body_type(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_twilio_guard_sms_type_is(u_char *p, size_t len,
-    const char *lit);
+    u_char *lit, size_t n);
 static ngx_int_t ngx_http_twilio_guard_sms_decide(ngx_http_request_t *r,
     ngx_http_twilio_guard_sms_ctx_t *ctx);
 static void ngx_http_twilio_guard_sms_metrics(ngx_http_request_t *r,
@@ -639,19 +644,18 @@ ngx_http_twilio_guard_sms_body_type(ngx_http_request_t *r)
 
     type.len = p - type.data;
 
-    if (ngx_http_twilio_guard_sms_type_is(type.data, type.len,
-                                  "application/x-www-form-urlencoded"))
+    if (ngx_http_twilio_guard_sms_type(type.data, type.len,
+                                       "application/x-www-form-urlencoded"))
     {
         return NGX_HTTP_TWILIO_GUARD_SMS_BODY_FORM;
     }
 
-    if (ngx_http_twilio_guard_sms_type_is(type.data, type.len,
-                                          "application/json")
+    if (ngx_http_twilio_guard_sms_type(type.data, type.len,
+                                       "application/json")
         || (type.len >= sizeof("application/+json") - 1
-            && ngx_http_twilio_guard_sms_type_is(type.data, 12,
-                                                 "application/")
-            && ngx_http_twilio_guard_sms_type_is(type.data + type.len - 5, 5,
-                                                 "+json")))
+            && ngx_http_twilio_guard_sms_type(type.data, 12, "application/")
+            && ngx_http_twilio_guard_sms_type(type.data + type.len - 5, 5,
+                                              "+json")))
     {
         return NGX_HTTP_TWILIO_GUARD_SMS_BODY_JSON;
     }
@@ -660,17 +664,19 @@ ngx_http_twilio_guard_sms_body_type(ngx_http_request_t *r)
 }
 
 
-/* whether len bytes at p are lit in any letter case; lower case first */
+/* whether len bytes at p are lit (of n bytes) in any letter case */
 
 static ngx_uint_t
-ngx_http_twilio_guard_sms_type_is(u_char *p, size_t len, const char *lit)
+ngx_http_twilio_guard_sms_type_is(u_char *p, size_t len, u_char *lit,
+    size_t n)
 {
-    if (len != ngx_strlen(lit)) {
+    if (len != n) {
         return 0;
     }
 
-    return ngx_memcmp(p, lit, len) == 0
-           || ngx_strncasecmp(p, (u_char *) lit, len) == 0;
+    /* lower case first, as most clients send it */
+
+    return ngx_memcmp(p, lit, n) == 0 || ngx_strncasecmp(p, lit, n) == 0;
 }
 
 
