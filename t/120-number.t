@@ -94,6 +94,53 @@ X-Result: ok
 
 
 
+=== TEST 3a: a "+json" type, in capitals, read as JSON
+--- request eval
+qq(POST /otp\n{"phone":"+447700900123"})
+--- more_headers
+Content-Type: Application/VND.API+JSON; charset=utf-8
+--- error_code: 200
+--- response_headers
+X-Number: +447700900123
+X-Result: ok
+
+
+
+=== TEST 3b: a form type in capitals read as a form
+--- request
+POST /otp
+phone=%2B447700900123
+--- more_headers
+Content-Type: APPLICATION/X-WWW-FORM-URLENCODED
+--- error_code: 200
+--- response_headers
+X-Number: +447700900123
+X-Result: ok
+
+
+
+=== TEST 3c: "application/jsonx" is not JSON
+--- request eval
+qq(POST /otp?phone=%2B14155550100\n{"a":1})
+--- more_headers
+Content-Type: application/jsonx
+--- error_code: 400
+--- response_headers
+X-Result: number_ambiguous
+
+
+
+=== TEST 3d: "text/json" is not JSON
+--- request eval
+qq(POST /otp?phone=%2B14155550100\n{"a":1})
+--- more_headers
+Content-Type: text/json
+--- error_code: 400
+--- response_headers
+X-Result: number_ambiguous
+
+
+
 === TEST 4: a body in a temporary file
 --- config
     client_body_buffer_size 1k;
