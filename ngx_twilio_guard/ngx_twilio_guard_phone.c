@@ -24,8 +24,6 @@
 #endif
 
 
-#define NCCS      (sizeof(ngx_twilio_phone_ccs)                              \
-                   / sizeof(ngx_twilio_phone_ccs[0]))
 #define NREGIONS  (sizeof(ngx_twilio_phone_regions)                          \
                    / sizeof(ngx_twilio_phone_regions[0]))
 
@@ -33,30 +31,20 @@
 const char  *ngx_twilio_phone_metadata = NGX_TWILIO_PHONE_METADATA;
 
 
+/* a calling code's entry, by the generated index */
+
 static const ngx_twilio_phone_cc_t *
 ngx_twilio_phone_cc(unsigned cc)
 {
-    size_t  lo, hi, mid;
+    unsigned  i;
 
-    lo = 0;
-    hi = NCCS;
-
-    while (lo < hi) {
-        mid = lo + (hi - lo) / 2;
-
-        if (ngx_twilio_phone_ccs[mid].cc == cc) {
-            return &ngx_twilio_phone_ccs[mid];
-        }
-
-        if (ngx_twilio_phone_ccs[mid].cc < cc) {
-            lo = mid + 1;
-
-        } else {
-            hi = mid;
-        }
+    if (cc >= sizeof(ngx_twilio_phone_cc_index)) {
+        return NULL;
     }
 
-    return NULL;
+    i = ngx_twilio_phone_cc_index[cc];
+
+    return i ? &ngx_twilio_phone_ccs[i - 1] : NULL;
 }
 
 
