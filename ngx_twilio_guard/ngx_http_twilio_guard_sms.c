@@ -53,6 +53,15 @@
 #define ngx_http_twilio_guard_sms_type(p, len, lit)                          \
     ngx_http_twilio_guard_sms_type_is(p, len, (u_char *) lit, sizeof(lit) - 1)
 
+/* a Content-Type value that is lit, as written, maybe with parameters */
+#define ngx_http_twilio_guard_sms_type_at(t, lit)                            \
+    ((t)->len >= sizeof(lit) - 1                                             \
+     && ngx_memcmp((t)->data, lit, sizeof(lit) - 1) == 0                     \
+     && ((t)->len == sizeof(lit) - 1                                         \
+         || (t)->data[sizeof(lit) - 1] == ';'                                \
+         || (t)->data[sizeof(lit) - 1] == ' '                                \
+         || (t)->data[sizeof(lit) - 1] == '\t'))
+
 
 /* limit keys */
 #define NGX_HTTP_TWILIO_GUARD_SMS_NUMBER     'N'
@@ -635,6 +644,19 @@ ngx_http_twilio_guard_sms_body_type(ngx_http_request_t *r)
     }
 
     type = r->headers_in.content_type->value;
+
+    /* the usual types, as most clients write them, with no scan */
+
+    if (ngx_http_twilio_guard_sms_type_at(&type, "application/json")) {
+        return NGX_HTTP_TWILIO_GUARD_SMS_BODY_JSON;
+    }
+
+    if (ngx_http_twilio_guard_sms_type_at(&type,
+                                          "application/x-www-form-urlencoded"))
+    {
+        return NGX_HTTP_TWILIO_GUARD_SMS_BODY_FORM;
+    }
+
     p = type.data;
     end = p + type.len;
 
