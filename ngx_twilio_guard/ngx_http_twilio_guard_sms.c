@@ -824,9 +824,13 @@ ngx_http_twilio_guard_sms_find(ngx_http_request_t *r,
     count = 0;
 
     qlen = cap;
-    qrc = ngx_twilio_form_value(r->args.data, r->args.len,
-                                (char *) scf->name.data, scf->name.len,
-                                value, &qlen, &count);
+    qrc = NGX_TWILIO_PARAM_MISSING;
+
+    if (r->args.len) {
+        qrc = ngx_twilio_form_value(r->args.data, r->args.len,
+                                    (char *) scf->name.data, scf->name.len,
+                                    value, &qlen, &count);
+    }
 
     /*
      * two Content-Type headers: the guard reads the body as the first
