@@ -421,7 +421,7 @@ main(int argc, char **argv)
          "1", 0);
     json("{\"\xc5\xbfms\":\"1\"}", "sms", NGX_TWILIO_PARAM_FOUND, "1", 0);
     json("{\"s\xc5\xbfm\":\"1\"}", "ssm", NGX_TWILIO_PARAM_FOUND, "1", 0);
-    json("{\"\xe2\x84\xaaey\":\"1\"}", "key", NGX_TWILIO_PARAM_FOUND,
+    json("{\"\xe2\x84\xaa" "ey\":\"1\"}", "key", NGX_TWILIO_PARAM_FOUND,
          "1", 0);
     json("{\"p_one\":\"1\"}", "p-one", NGX_TWILIO_PARAM_MISSING, NULL, 0);
     json("{\"p@one\":\"1\"}", "p`one", NGX_TWILIO_PARAM_MISSING, NULL, 0);
