@@ -108,7 +108,9 @@ ok $n->start, 'nginx starts';
 # 1. Parameter names: what PHP reads as the configured name
 # ---------------------------------------------------------------------
 
-# FINDING A (medium, since 1st number guard; the "_" of a name): PHP makes
+# FINDING A (medium, since 1st number guard; the "_" of a name), fixed
+# in ngx_twilio_name_fold() (" ", "." and an unclosed "[" read as a
+# name's "_"): PHP makes
 # " " (also "+"), "." and a "[" that is never closed "_" in every
 # parameter name (php_register_variable_ex()), so for a PHP app whose
 # field is "phone_number" (the docs' own example) "phone.number",
@@ -116,9 +118,7 @@ ok $n->start, 'nginx starts';
 # wins.  The guard read none of them as the name: a number it allows
 # (the decoy, counted) next to the one PHP uses (here in a denied
 # region, and never counted) passed.  Secure: number_ambiguous.
-SKIP: {
-    skip 'FINDING A: PHP name mangling (TEST_NGINX_ATTACK_FINDINGS=1)', 5
-        unless $FINDINGS;
+{
     for my $alias ('phone.number', 'phone+number', 'phone%5Bnumber',
                    'phone%2Enumber')
     {
@@ -131,13 +131,13 @@ SKIP: {
        '400 number_ambiguous', 'PHP: "phone.number" in the query';
 }
 
-# FINDING B (medium, since 1st number guard): a form name longer than
+# FINDING B (medium, since 1st number guard), fixed in
+# ngx_twilio_form_value() (a long name read by its first 255 bytes): a
+# form name longer than
 # 255 bytes decoded was no name of the guard's, but PHP cuts every name
 # at a NUL and reads "phone%00" and 300 bytes more as "phone" (the last
 # one wins).  Secure: number_ambiguous.
-SKIP: {
-    skip 'FINDING B: a long name cut at a NUL (TEST_NGINX_ATTACK_FINDINGS=1)', 2
-        unless $FINDINGS;
+{
     my $pad = 'z' x 300;
     is status('/deny', "phone=%2B14155550102&phone%00$pad=%2B447700900123",
               type => $FORM),
