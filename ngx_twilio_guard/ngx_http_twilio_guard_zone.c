@@ -581,12 +581,25 @@ ngx_http_twilio_guard_zone_insert(ngx_http_twilio_guard_zone_t *zone,
  * scan from the tail reaches it (see the entry's node.data).  Moving it
  * now would write into its two neighbours in the queue, most often not in
  * any cache when the zone holds many entries.
+ *
+ * A pinned entry (full=reject counters, replay entries) is moved now: it
+ * leaves by expiry only, which looks from the tail, and its lifetime runs
+ * from its last use.  Marked, it would stay where it was until a scan put
+ * it at the head, ahead of entries used after it that expire later; once
+ * expired it would be freed only after those, and a full zone would
+ * refuse meanwhile (t/124 FINDING C).
  */
 
 void
 ngx_http_twilio_guard_zone_touch(ngx_http_twilio_guard_zone_t *zone,
     ngx_http_twilio_guard_entry_t *entry)
 {
+    if (entry->pinned) {
+        ngx_queue_remove(&entry->queue);
+        ngx_queue_insert_head(&zone->sh->queue, &entry->queue);
+        return;
+    }
+
     entry->node.data = 1;
 }
 

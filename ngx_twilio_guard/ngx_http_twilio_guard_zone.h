@@ -40,7 +40,8 @@
  * head of the queue: the scans for expired and evictable entries, which
  * start at the tail, put such an entry back at the head instead (a
  * "second chance", as in CLOCK), so using an entry writes nothing but
- * that byte, not the two entries around it in the queue.
+ * that byte, not the two entries around it in the queue.  A pinned entry,
+ * which only expiry frees, is moved at once instead (see touch()).
  */
 
 typedef struct {

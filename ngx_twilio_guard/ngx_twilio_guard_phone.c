@@ -349,6 +349,21 @@ ngx_twilio_form_decode(const unsigned char *s, size_t len,
 }
 
 
+/* whether a "]" follows the "[" at p, before a NUL (PHP reads to one) */
+
+static int
+ngx_twilio_name_closed(const unsigned char *p, const unsigned char *last)
+{
+    for (p++; p < last && *p != '\0'; p++) {
+        if (*p == ']') {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
 /*
  * Whether a decoded parameter name is name the way a common reader takes
  * it: leading white space dropped (PHP), cut at a NUL (PHP) or at "["
@@ -356,7 +371,9 @@ ngx_twilio_form_decode(const unsigned char *s, size_t len,
  * ignored (ASP.NET Core, System.Text.Json's web defaults), and the
  * non-ASCII letters that case-insensitive matching (Java, .NET, Go) folds
  * to ASCII: U+017F (long s), U+0130 and U+0131 (dotted and dotless I),
- * U+212A (Kelvin sign).  The same folding as the webhook guard's
+ * U+212A (Kelvin sign).  Where name has "_", PHP's " ", "." and a "["
+ * never closed ("phone.number", "phone[number" are its "phone_number").
+ * The same folding as the webhook guard's
  * AccountSid rule (ngx_twilio_account_name() in the core).
  * ngx_twilio_name_like() below tells most names apart at once.
  */
@@ -379,7 +396,14 @@ ngx_twilio_name_fold(const unsigned char *key, size_t n, const char *name,
         p++;
     }
 
-    for (i = 0; p < last && *p != '\0' && *p != '['; i++) {
+    for (i = 0; p < last && *p != '\0'; i++) {
+
+        if (*p == '[' && (i == name_len || name[i] != '_'
+                          || ngx_twilio_name_closed(p, last)))
+        {
+            /* "phone[]", "phone[x]": an array of that name */
+            break;
+        }
 
         if (i == name_len) {
             return 0;
@@ -392,6 +416,17 @@ ngx_twilio_name_fold(const unsigned char *key, size_t n, const char *name,
         }
 
         if (*p == c || ((*p >= 'A' && *p <= 'Z') && (*p | 0x20) == c)) {
+            p++;
+            continue;
+        }
+
+        /*
+         * PHP makes " ", "." and a "[" never closed "_":
+         * "phone.number", "phone number" and "phone[number" are its
+         * "phone_number"
+         */
+
+        if (c == '_' && (*p == ' ' || *p == '.' || *p == '[')) {
             p++;
             continue;
         }
@@ -451,7 +486,7 @@ ngx_twilio_name_like(const unsigned char *key, size_t n, const char *name,
             continue;
         }
 
-        if (k <= ' ' || k >= 0x80 || k == '[') {
+        if (k <= ' ' || k >= 0x80 || k == '[' || (k == '.' && c == '_')) {
             return ngx_twilio_name_fold(key, n, name, name_len);
         }
 
@@ -563,7 +598,16 @@ ngx_twilio_form_value(const unsigned char *s, size_t len, const char *name,
 
         n = ngx_twilio_form_key(p, eq - p, key, sizeof(key) - 1);
 
-        if (n < sizeof(key) && ngx_twilio_name_like(key, n, name, name_len))
+        if (n >= sizeof(key)) {
+            /*
+             * too long a name: its first bytes, which is what a reader
+             * that cuts at a NUL or "[" reads ("phone%00" and 300 bytes
+             * more is PHP's "phone"); any other long name matches none
+             */
+            n = sizeof(key) - 1;
+        }
+
+        if (ngx_twilio_name_like(key, n, name, name_len))
         {
             found++;
 

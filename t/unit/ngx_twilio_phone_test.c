@@ -259,6 +259,230 @@ json_lines(void)
 }
 
 
+/*
+ * attack7: the documented reading of a parameter name (the reference for
+ * ngx_twilio_name_like()'s fast path and its folding loop): leading
+ * white space dropped, cut at a NUL, cut at a "[" that is closed (and at
+ * one that is not, unless the name has "_" there: PHP reads it as "_"),
+ * PHP's " " and "." as "_", ASCII case, and the four non-ASCII letters
+ */
+
+static int
+ref_closed(const unsigned char *p, const unsigned char *last)
+{
+    for (p++; p < last && *p; p++) {
+        if (*p == ']') {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static int
+ref_like(const unsigned char *k, size_t n, const char *name)
+{
+    size_t                i, len;
+    unsigned char         c;
+    const unsigned char  *p, *last;
+
+    p = k;
+    last = k + n;
+    len = strlen(name);
+
+    while (p < last && (*p == ' ' || (*p >= '\t' && *p <= '\r'))) {
+        p++;
+    }
+
+    for (i = 0; p < last && *p; i++) {
+        if (*p == '['
+            && (i == len || name[i] != '_' || ref_closed(p, last)))
+        {
+            break;
+        }
+
+        if (i == len) {
+            return 0;
+        }
+
+        c = (unsigned char) name[i];
+        c = (c >= 'A' && c <= 'Z') ? (c | 0x20) : c;
+
+        if (*p == c || (*p >= 'A' && *p <= 'Z' && (*p | 0x20) == c)
+            || (c == '_' && (*p == ' ' || *p == '.' || *p == '[')))
+        {
+            p++;
+
+        } else if (c == 's' && last - p >= 2 && p[0] == 0xc5 && p[1] == 0xbf)
+        {
+            p += 2;
+
+        } else if (c == 'i' && last - p >= 2 && p[0] == 0xc4
+                   && (p[1] == 0xb0 || p[1] == 0xb1))
+        {
+            p += 2;
+
+        } else if (c == 'k' && last - p >= 3 && p[0] == 0xe2
+                   && p[1] == 0x84 && p[2] == 0xaa)
+        {
+            p += 3;
+
+        } else {
+            return 0;
+        }
+    }
+
+    return i == len;
+}
+
+
+static unsigned  names_bad;
+
+
+/* the key, every byte %XX, as a form's only name: found or not */
+
+static void
+names_one(const unsigned char *k, size_t n, const char *name)
+{
+    int            rc, want;
+    char           in[1200];
+    size_t         i, len, l;
+    unsigned       count;
+    unsigned char  out[16];
+
+    l = 0;
+
+    for (i = 0; i < n; i++) {
+        l += sprintf(in + l, "%%%02X", k[i]);
+    }
+
+    memcpy(in + l, "=1", 3);
+    l += 2;
+
+    len = sizeof(out);
+    count = 0;
+
+    rc = ngx_twilio_form_value((const unsigned char *) in, l, name,
+                               strlen(name), out, &len, &count);
+
+    want = (n < 256 ? ref_like(k, n, name) : ref_like(k, 255, name))
+           ? NGX_TWILIO_PARAM_FOUND : NGX_TWILIO_PARAM_MISSING;
+
+    if (rc != want && names_bad++ < 10) {
+        printf("# name %s, key", name);
+        for (i = 0; i < n; i++) {
+            printf(" %02x", k[i]);
+        }
+        printf(": %d, the reference %d\n", rc, want);
+    }
+}
+
+
+/*
+ * Every key of up to two bytes, of three from the bytes that matter, and
+ * every one- and two-byte change, insertion and non-ASCII letter in
+ * names with "_", "-" and digits: the matcher as the reference
+ */
+
+static void
+names_sweep(void)
+{
+    static const char     *names[] = { "To", "a_b", "phone_number",
+                                       "Phone-Number2", "sik", "x" };
+    static const unsigned char  bytes[] = {
+        0x00, 0x09, 0x0a, 0x0b, 0x0d, 0x20, '.', '[', ']', '_', '-', '@',
+        '`', 0x7f, 0x80, 0xb0, 0xb1, 0xbf, 0xc4, 0xc5, 0xe2, 0x84, 0xaa,
+        'a', 'A', 'b', 'B', 't', 'T', 'o', 'O', 'x', 'X', 'k', 'K', 's',
+        'S', 'i', 'I', '2'
+    };
+
+    size_t          a, b, c, i, m, nb, nl;
+    unsigned char   k[600];
+    const char     *name;
+
+    nb = sizeof(bytes);
+
+    for (m = 0; m < sizeof(names) / sizeof(names[0]); m++) {
+        name = names[m];
+        nl = strlen(name);
+
+        names_one(k, 0, name);
+
+        for (a = 0; a < 256; a++) {
+            k[0] = (unsigned char) a;
+            names_one(k, 1, name);
+
+            for (b = 0; b < 256; b++) {
+                k[1] = (unsigned char) b;
+                names_one(k, 2, name);
+            }
+        }
+
+        for (a = 0; a < nb; a++) {
+            for (b = 0; b < nb; b++) {
+                for (c = 0; c < nb; c++) {
+                    k[0] = bytes[a]; k[1] = bytes[b]; k[2] = bytes[c];
+                    names_one(k, 3, name);
+                }
+            }
+        }
+
+        /* the name with one byte changed, or one or two inserted */
+
+        for (i = 0; i <= nl; i++) {
+            for (a = 0; a < 256; a++) {
+                memcpy(k, name, nl);
+
+                if (i < nl) {
+                    k[i] = (unsigned char) a;
+                    names_one(k, nl, name);
+                }
+
+                memcpy(k, name, i);
+                k[i] = (unsigned char) a;
+                memcpy(k + i + 1, name + i, nl - i);
+                names_one(k, nl + 1, name);
+
+                for (b = 0; b < nb; b++) {
+                    k[i + 1] = bytes[b];
+                    memcpy(k + i + 2, name + i, nl - i);
+                    names_one(k, nl + 2, name);
+                }
+            }
+
+            /* the non-ASCII letters in place of the letter at i */
+
+            if (i < nl) {
+                static const char  *u[] = { "\xc5\xbf", "\xc4\xb0",
+                                            "\xc4\xb1", "\xe2\x84\xaa" };
+
+                for (a = 0; a < 4; a++) {
+                    memcpy(k, name, i);
+                    memcpy(k + i, u[a], strlen(u[a]));
+                    memcpy(k + i + strlen(u[a]), name + i + 1, nl - i - 1);
+                    names_one(k, nl - 1 + strlen(u[a]), name);
+                }
+            }
+        }
+
+        /* long names: the name, then a NUL, "[", "[]" and 300 bytes */
+
+        for (a = 0; a < 4; a++) {
+            static const char  *cut[] = { "", "\0", "[", "[]" };
+
+            memcpy(k, name, nl);
+            memcpy(k + nl, cut[a], a == 1 ? 1 : strlen(cut[a]));
+            memset(k + nl + (a == 1 ? 1 : strlen(cut[a])), 'z', 300);
+            names_one(k, nl + (a == 1 ? 1 : strlen(cut[a])) + 300, name);
+        }
+    }
+
+    ok(names_bad == 0, "names: the matcher reads every key as the "
+       "reference does (%u differ)", names_bad);
+}
+
+
 int
 main(int argc, char **argv)
 {
@@ -362,6 +586,42 @@ main(int argc, char **argv)
     form("To=%zz%2", "To", NGX_TWILIO_PARAM_FOUND, "%zz%2", 1);
     form("phone=111111111111111111111111111111111111111111111111111111111111"
          "11111111", "phone", NGX_TWILIO_PARAM_MALFORMED, NULL, 1);
+
+    /* attack7: PHP's "phone.number", "phone number", "phone[number" */
+    form("phone_number=1&phone.number=2", "phone_number",
+         NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("phone_number=1&phone+number=2", "phone_number",
+         NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("phone_number=1&phone%5Bnumber=2", "phone_number",
+         NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("phone.number=2", "phone_number", NGX_TWILIO_PARAM_FOUND, "2", 1);
+    form("phone_number=1&phone%5Bnumber%5D=2", "phone_number",
+         NGX_TWILIO_PARAM_FOUND, "1", 1);
+    form("phone_number=1&phone_number%5B%5D=2", "phone_number",
+         NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("phone=1&phone.x=2", "phone", NGX_TWILIO_PARAM_FOUND, "1", 1);
+
+    /* attack7: a long name cut at a NUL is PHP's name */
+    {
+        char  lng[400];
+
+        strcpy(lng, "phone=1&phone%00");
+        memset(lng + 16, 'z', 300);
+        strcpy(lng + 316, "=2");
+        form(lng, "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+
+        strcpy(lng, "phone=1&phone%5Bx");
+        memset(lng + 17, 'z', 300);
+        strcpy(lng + 317, "%5D=2");
+        form(lng, "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+
+        strcpy(lng, "phone=1&phonex");
+        memset(lng + 14, 'z', 300);
+        strcpy(lng + 314, "=2");
+        form(lng, "phone", NGX_TWILIO_PARAM_FOUND, "1", 1);
+    }
+
+    names_sweep();
 
     /* JSON */
 
