@@ -2156,6 +2156,16 @@ ngx_http_twilio_guard_sms_number(ngx_conf_t *cf, ngx_command_t *cmd,
         }
     }
 
+    if (ngx_strlchr(value[1].data, value[1].data + value[1].len, '[')) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter name \"%V\": a name with "
+                           "\"[\" is an array or a nested field, which the "
+                           "guard does not read: name a parameter at the "
+                           "top level of the query, form or JSON object",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
     if (value[1].len > 128) {
         return "is too long a parameter name";
     }

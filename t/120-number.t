@@ -424,6 +424,17 @@ national numbers of BY take local dialling
 
 
 
+=== TEST 20a: a name with "[" (an array or nested field) fails nginx -t
+--- config
+    location /otp {
+        twilio_guard_number user[phone];
+    }
+--- must_die
+--- error_log
+invalid parameter name "user[phone]": a name with "[" is an array or a nested field
+
+
+
 === TEST 21: a zone never declared
 --- config
     location /otp {
