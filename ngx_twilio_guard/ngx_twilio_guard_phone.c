@@ -373,9 +373,9 @@ ngx_twilio_name_closed(const unsigned char *p, const unsigned char *last)
  * to ASCII: U+017F (long s), U+0130 and U+0131 (dotted and dotless I),
  * U+212A (Kelvin sign).  Where name has "_", PHP's " ", "." and a "["
  * never closed ("phone.number", "phone[number" are its "phone_number").
- * The same folding as the webhook guard's
- * AccountSid rule (ngx_twilio_account_name() in the core).
- * ngx_twilio_name_like() below tells most names apart at once.
+ * The same folding as the webhook guard's AccountSid rule
+ * (ngx_twilio_account_name() in the core).  ngx_twilio_name_like() below
+ * tells most names apart at once.
  */
 
 static int
