@@ -51,7 +51,9 @@ sub status {
 
 ok $n->start, 'nginx starts';
 
-# FINDING A (medium, since the 1st number guard): Rack 2 (Rails up to
+# FINDING A (medium, since the 1st number guard), fixed in
+# ngx_twilio_name_fold() ("[" and "]" before the name, "]" after it):
+# Rack 2 (Rails up to
 # 7.0, and 7.1/7.2 apps still on Rack 2.2) takes a parameter's name as
 # its first run of bytes other than "[" and "]", brackets before it and
 # "]" after it dropped (Rack::QueryParser#normalize_params,
@@ -61,9 +63,7 @@ ok $n->start, 'nginx starts';
 # (its bracket segment, brackets cut).  The guard read none as the name:
 # its decoy passed and the app sent to the GB number.  Secure:
 # number_ambiguous.
-SKIP: {
-    skip 'FINDING A: Rack 2 and qs bracket names', 7 unless $FINDINGS;
-
+{
     for my $alias ('%5Bphone%5D', '[phone]', '%5Dphone', 'phone%5D',
                    '%5B%5Bphone', '%5B%5Dphone')
     {
@@ -78,7 +78,8 @@ SKIP: {
        '400 number_ambiguous', 'Rack 2: 300 "[" and "phone" in the query';
 }
 
-# FINDING B (medium, since the 1st number guard): Spring MVC's data
+# FINDING B (medium, since the 1st number guard), fixed in
+# ngx_twilio_name_fold() (a "!" before the name): Spring MVC's data
 # binder (a @ModelAttribute command object, WebDataBinder) binds "!phone"
 # as phone's value where no "phone" parameter is there
 # (checkFieldDefaults()).  The guard counts copies Spring does not bind
@@ -86,9 +87,7 @@ SKIP: {
 # readings): one of those is the one copy the guard checks, "!phone" the
 # value Spring binds, never seen.  Secure: number_ambiguous ("!phone" is
 # a copy).
-SKIP: {
-    skip 'FINDING B: Spring "!phone"', 5 unless $FINDINGS;
-
+{
     for my $decoy ('+phone', 'phone%5B%5D', 'phone%00x', 'phone', 'PHONE') {
         is status('/deny', "$decoy=%2B14155550102&!phone=$GB", type => $FORM),
            '400 number_ambiguous', "Spring: \"!phone\" next to \"$decoy\"";

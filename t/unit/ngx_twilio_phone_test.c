@@ -295,10 +295,24 @@ ref_like(const unsigned char *k, size_t n, const char *name)
         p++;
     }
 
+    /* attack8: Spring's "!name"; Rack 2's "[name]", "]name", "name]" */
+
+    if (p < last && *p == '!' && name[0] != '!') {
+        p++;
+    }
+
+    while (p < last && (*p == '[' || *p == ']') && name[0] != ']') {
+        p++;
+    }
+
     for (i = 0; p < last && *p; i++) {
         if (*p == '['
             && (i == len || name[i] != '_' || ref_closed(p, last)))
         {
+            break;
+        }
+
+        if (*p == ']' && i == len) {
             break;
         }
 
@@ -392,7 +406,7 @@ names_sweep(void)
                                        "Phone-Number2", "sik", "x" };
     static const unsigned char  bytes[] = {
         0x00, 0x09, 0x0a, 0x0b, 0x0d, 0x20, '.', '[', ']', '_', '-', '@',
-        '`', 0x7f, 0x80, 0xb0, 0xb1, 0xbf, 0xc4, 0xc5, 0xe2, 0x84, 0xaa,
+        '`', '!', 0x7f, 0x80, 0xb0, 0xb1, 0xbf, 0xc4, 0xc5, 0xe2, 0x84, 0xaa,
         'a', 'A', 'b', 'B', 't', 'T', 'o', 'O', 'x', 'X', 'k', 'K', 's',
         'S', 'i', 'I', '2'
     };
@@ -777,6 +791,46 @@ main(int argc, char **argv)
         memset(lng + 14, 'z', 300);
         strcpy(lng + 314, "=2");
         form(lng, "phone", NGX_TWILIO_PARAM_FOUND, "1", 1);
+    }
+
+    /* attack8: Rack 2's and qs's bracket names, Spring's "!name" */
+
+    form("phone=1&%5Bphone%5D=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS,
+         NULL, 2);
+    form("phone=1&]phone=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("phone=1&phone]=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("phone=1&phone][x]=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS,
+         NULL, 2);
+    form("phone=1&[[]]phone=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS,
+         NULL, 2);
+    form("+phone=1&!phone=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("!PHONE=1", "phone", NGX_TWILIO_PARAM_FOUND, "1", 1);
+    form("!phone_number=1", "phone_number", NGX_TWILIO_PARAM_FOUND, "1", 1);
+    form("phone=1&phone!=2&_phone=3&!!phone=4&ph]one=5", "phone",
+         NGX_TWILIO_PARAM_FOUND, "1", 1);
+    form("phone=1&phone]x=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("a]=1", "a]", NGX_TWILIO_PARAM_FOUND, "1", 1);
+    form("!a=1&a=2", "!a", NGX_TWILIO_PARAM_FOUND, "1", 1);
+    json("{\"[phone]\":\"1\",\"phone\":\"2\"}", "phone",
+         NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 0);
+
+    {
+        char  lng[1200];
+
+        strcpy(lng, "phone=1&");
+
+        /* 300 bytes of "!", "]" and "[" (long: the key's first 255) */
+
+        for (int i = 0; i < 300; i++) {
+            strcpy(lng + 8 + 3 * i, i % 3 ? "%5B" : (i % 2 ? "%5d" : "%21"));
+        }
+
+        strcpy(lng + 908, "phone=2");
+        form(lng, "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+
+        memset(lng + 8, '[', 300);
+        strcpy(lng + 308, "phone%00zz=2");
+        form(lng, "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
     }
 
     names_sweep();
