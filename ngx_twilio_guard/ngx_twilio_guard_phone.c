@@ -373,6 +373,9 @@ ngx_twilio_name_closed(const unsigned char *p, const unsigned char *last)
  * to ASCII: U+017F (long s), U+0130 and U+0131 (dotted and dotless I),
  * U+212A (Kelvin sign).  Where name has "_", PHP's " ", "." and a "["
  * never closed ("phone.number", "phone[number" are its "phone_number").
+ * A "!" first (Spring's default for a field not there), then "[" and
+ * "]" first, and a "]" after the name (Rack 2's "[phone]", "]phone",
+ * "phone]"; qs's "[phone]").
  * The same folding as the webhook guard's AccountSid rule
  * (ngx_twilio_account_name() in the core).  ngx_twilio_name_like() below
  * tells most names apart at once.
@@ -396,12 +399,33 @@ ngx_twilio_name_fold(const unsigned char *key, size_t n, const char *name,
         p++;
     }
 
+    /*
+     * Spring's "!phone", the value its data binder takes where "phone"
+     * is not there (a copy the guard counted, "phone[]", Spring does not
+     * bind); Rack 2's "[phone]", "]phone" (its name is the first run of
+     * bytes other than brackets) and qs's "[phone]"
+     */
+
+    if (p < last && *p == '!' && name_len && name[0] != '!') {
+        p++;
+    }
+
+    while (p < last && (*p == '[' || *p == ']') && name_len && name[0] != ']')
+    {
+        p++;
+    }
+
     for (i = 0; p < last && *p != '\0'; i++) {
 
         if (*p == '[' && (i == name_len || name[i] != '_'
                           || ngx_twilio_name_closed(p, last)))
         {
             /* "phone[]", "phone[x]": an array of that name */
+            break;
+        }
+
+        if (*p == ']' && i == name_len) {
+            /* Rack 2's "phone]", "phone][x]": phone */
             break;
         }
 
@@ -461,8 +485,8 @@ ngx_twilio_name_fold(const unsigned char *key, size_t n, const char *name,
  * Whether a parameter name is name (see ngx_twilio_name_fold()).  Most
  * names are printable ASCII: compared here, a byte for a letter, and
  * most told apart at their first byte, with no call; a name with white
- * space, "[", a NUL or a byte from 0x80 on where the letters are goes to
- * the folding loop.
+ * space, "[", a NUL or a byte from 0x80 on where the letters are (or a
+ * "!" or "]" first) goes to the folding loop.
  */
 
 static inline int
@@ -486,7 +510,9 @@ ngx_twilio_name_like(const unsigned char *key, size_t n, const char *name,
             continue;
         }
 
-        if (k <= ' ' || k >= 0x80 || k == '[' || (k == '.' && c == '_')) {
+        if (k <= ' ' || k >= 0x80 || k == '[' || (k == '.' && c == '_')
+            || (i == 0 && (k == '!' || k == ']')))
+        {
             return ngx_twilio_name_fold(key, n, name, name_len);
         }
 
@@ -509,9 +535,10 @@ ngx_twilio_name_like(const unsigned char *key, size_t n, const char *name,
 
 
 /*
- * A form key decoded as ngx_twilio_form_decode() does, with its leading
- * white space left out (so padding cannot push a look-alike name past
- * the buffer); cap + 1 when longer.
+ * A form key decoded as ngx_twilio_form_decode() does; when longer than
+ * cap, with its leading white space, "!", "[" and "]" left out (so
+ * padding cannot push a look-alike name past the buffer: 300 "[" and
+ * "phone" are Rack 2's "phone"); cap + 1 when still longer.
  */
 
 static size_t
@@ -550,6 +577,23 @@ ngx_twilio_form_key(const unsigned char *s, size_t len, unsigned char *out,
 
         if (s[i] == '%' && i + 2 < len && ngx_twilio_hex(s[i + 1]) == 2
             && ngx_twilio_hex(s[i + 2]) == 0)
+        {
+            i += 2;
+            continue;
+        }
+
+        /* and the "!", "[" and "]" the folding loop passes over too */
+
+        if (s[i] == '!' || s[i] == '[' || s[i] == ']') {
+            continue;
+        }
+
+        if (s[i] == '%' && i + 2 < len
+            && ((ngx_twilio_hex(s[i + 1]) == 2
+                 && ngx_twilio_hex(s[i + 2]) == 1)
+                || (ngx_twilio_hex(s[i + 1]) == 5
+                    && (ngx_twilio_hex(s[i + 2]) == 11
+                        || ngx_twilio_hex(s[i + 2]) == 13))))
         {
             i += 2;
             continue;

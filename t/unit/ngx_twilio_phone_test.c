@@ -295,10 +295,24 @@ ref_like(const unsigned char *k, size_t n, const char *name)
         p++;
     }
 
+    /* attack8: Spring's "!name"; Rack 2's "[name]", "]name", "name]" */
+
+    if (p < last && *p == '!' && name[0] != '!') {
+        p++;
+    }
+
+    while (p < last && (*p == '[' || *p == ']') && name[0] != ']') {
+        p++;
+    }
+
     for (i = 0; p < last && *p; i++) {
         if (*p == '['
             && (i == len || name[i] != '_' || ref_closed(p, last)))
         {
+            break;
+        }
+
+        if (*p == ']' && i == len) {
             break;
         }
 
@@ -392,7 +406,7 @@ names_sweep(void)
                                        "Phone-Number2", "sik", "x" };
     static const unsigned char  bytes[] = {
         0x00, 0x09, 0x0a, 0x0b, 0x0d, 0x20, '.', '[', ']', '_', '-', '@',
-        '`', 0x7f, 0x80, 0xb0, 0xb1, 0xbf, 0xc4, 0xc5, 0xe2, 0x84, 0xaa,
+        '`', '!', 0x7f, 0x80, 0xb0, 0xb1, 0xbf, 0xc4, 0xc5, 0xe2, 0x84, 0xaa,
         'a', 'A', 'b', 'B', 't', 'T', 'o', 'O', 'x', 'X', 'k', 'K', 's',
         'S', 'i', 'I', '2'
     };
@@ -480,6 +494,164 @@ names_sweep(void)
 
     ok(names_bad == 0, "names: the matcher reads every key as the "
        "reference does (%u differ)", names_bad);
+}
+
+
+/*
+ * attack8: a randomized sweep, the form and the JSON reader against the
+ * reference: names built from a configured name by changing the case of
+ * letters, putting the non-ASCII letters, white space, ".", "[", "]",
+ * "!", "_", a NUL and other bytes in, around and in place of its bytes
+ */
+
+static unsigned  rnd_state = 0x2545f491;
+
+
+static unsigned
+rnd(void)
+{
+    rnd_state ^= rnd_state << 13;
+    rnd_state ^= rnd_state >> 17;
+    rnd_state ^= rnd_state << 5;
+
+    return rnd_state;
+}
+
+
+/* the key, JSON-escaped, as a JSON object's only member: found or not */
+
+static void
+names_json_one(const unsigned char *k, size_t n, const char *name)
+{
+    int            rc, want;
+    char           in[1200];
+    size_t         i, len, l;
+    unsigned       count;
+    unsigned char  out[16];
+
+    l = 0;
+    in[l++] = '{';
+    in[l++] = '"';
+
+    for (i = 0; i < n; i++) {
+        if (k[i] < 0x20 || k[i] == '"' || k[i] == '\\') {
+            l += sprintf(in + l, "\\u%04x", k[i]);
+
+        } else {
+            in[l++] = (char) k[i];
+        }
+    }
+
+    memcpy(in + l, "\":\"1\"}", 6);
+    l += 6;
+
+    len = sizeof(out);
+    count = 0;
+
+    rc = ngx_twilio_json_value((const unsigned char *) in, l, name,
+                               strlen(name), out, &len, &count);
+
+    want = ref_like(k, n, name) ? NGX_TWILIO_PARAM_FOUND
+                                : NGX_TWILIO_PARAM_MISSING;
+
+    if (rc != want && names_bad++ < 10) {
+        printf("# json name %s, key", name);
+        for (i = 0; i < n; i++) {
+            printf(" %02x", k[i]);
+        }
+        printf(": %d, the reference %d\n", rc, want);
+    }
+}
+
+
+static void
+names_random(void)
+{
+    static const char  *names[] = { "To", "phone_number", "a_b_c", "sik",
+                                    "Phone-Number2", "x", "my_Phone" };
+    static const char  *tok[] = {
+        " ", "\t", "\v", ".", "[", "]", "!", "_", "\0", "-", "\xc5\xbf",
+        "\xc4\xb0", "\xc4\xb1", "\xe2\x84\xaa", "\xc3\xa9", "z", "]]",
+        "[]", "[x]", "[ ]", "0", "%", "+", "\x7f", "\xc2\x80"
+    };
+
+    size_t          i, m, n, nl, t, iter, ntok, utf;
+    unsigned        r;
+    unsigned char   k[128];
+    const char     *name;
+
+    ntok = sizeof(tok) / sizeof(tok[0]);
+
+    if (getenv("PHONE_TEST_SEED")) {
+        rnd_state = (unsigned) strtoul(getenv("PHONE_TEST_SEED"), NULL, 0)
+                    | 1;
+    }
+
+    for (iter = 0; iter < 300000; iter++) {
+        name = names[rnd() % (sizeof(names) / sizeof(names[0]))];
+        nl = strlen(name);
+        n = 0;
+
+#define ADD_TOK(x)                                                           \
+        do {                                                                 \
+            t = (x);                                                         \
+            m = (t == 8) ? 1 : strlen(tok[t]);                               \
+            memcpy(k + n, tok[t], m);                                        \
+            n += m;                                                          \
+        } while (0)
+
+        for (i = rnd() % 4; i > 0; i--) {
+            if (rnd() % 2) {
+                ADD_TOK(rnd() % ntok);
+            }
+        }
+
+        for (i = 0; i < nl; i++) {
+            r = rnd() % 16;
+
+            if (r < 10) {
+                k[n++] = (unsigned char) name[i];
+
+            } else if (r < 12) {
+                k[n++] = (unsigned char) (name[i] ^ 0x20);
+
+            } else if (r < 14) {
+                ADD_TOK(rnd() % ntok);
+
+            } else if (r == 14) {
+                ADD_TOK(rnd() % ntok);
+                k[n++] = (unsigned char) name[i];
+
+            } /* else the byte is left out */
+        }
+
+        for (i = rnd() % 4; i > 0; i--) {
+            ADD_TOK(rnd() % ntok);
+        }
+
+#undef ADD_TOK
+
+        names_one(k, n, name);
+
+        /* JSON names are UTF-8: "\x7f" and the rest are, "\x80" alone not */
+
+        utf = 1;
+
+        for (i = 0; i < n; i++) {
+            if (k[i] >= 0x80 && k[i] < 0xc0
+                && (i == 0 || k[i - 1] < 0x80))
+            {
+                utf = 0;
+            }
+        }
+
+        if (utf) {
+            names_json_one(k, n, name);
+        }
+    }
+
+    ok(names_bad == 0, "names: a randomized sweep, the form and the JSON "
+       "readers as the reference (%u differ)", names_bad);
 }
 
 
@@ -621,7 +793,48 @@ main(int argc, char **argv)
         form(lng, "phone", NGX_TWILIO_PARAM_FOUND, "1", 1);
     }
 
+    /* attack8: Rack 2's and qs's bracket names, Spring's "!name" */
+
+    form("phone=1&%5Bphone%5D=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS,
+         NULL, 2);
+    form("phone=1&]phone=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("phone=1&phone]=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("phone=1&phone][x]=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS,
+         NULL, 2);
+    form("phone=1&[[]]phone=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS,
+         NULL, 2);
+    form("+phone=1&!phone=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("!PHONE=1", "phone", NGX_TWILIO_PARAM_FOUND, "1", 1);
+    form("!phone_number=1", "phone_number", NGX_TWILIO_PARAM_FOUND, "1", 1);
+    form("phone=1&phone!=2&_phone=3&!!phone=4&ph]one=5", "phone",
+         NGX_TWILIO_PARAM_FOUND, "1", 1);
+    form("phone=1&phone]x=2", "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    form("a]=1", "a]", NGX_TWILIO_PARAM_FOUND, "1", 1);
+    form("!a=1&a=2", "!a", NGX_TWILIO_PARAM_FOUND, "1", 1);
+    json("{\"[phone]\":\"1\",\"phone\":\"2\"}", "phone",
+         NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 0);
+
+    {
+        char  lng[1200];
+
+        strcpy(lng, "phone=1&");
+
+        /* 300 bytes of "!", "]" and "[" (long: the key's first 255) */
+
+        for (int i = 0; i < 300; i++) {
+            strcpy(lng + 8 + 3 * i, i % 3 ? "%5B" : (i % 2 ? "%5d" : "%21"));
+        }
+
+        strcpy(lng + 908, "phone=2");
+        form(lng, "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+
+        memset(lng + 8, '[', 300);
+        strcpy(lng + 308, "phone%00zz=2");
+        form(lng, "phone", NGX_TWILIO_PARAM_AMBIGUOUS, NULL, 2);
+    }
+
     names_sweep();
+    names_random();
 
     /* JSON */
 
