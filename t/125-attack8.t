@@ -53,10 +53,10 @@ ok $n->start, 'nginx starts';
 
 # FINDING A (medium, since the 1st number guard), fixed in
 # ngx_twilio_name_fold() ("[" and "]" before the name, "]" after it):
-# Rack 2 (Rails up to
-# 7.0, and 7.1/7.2 apps still on Rack 2.2) takes a parameter's name as
-# its first run of bytes other than "[" and "]", brackets before it and
-# "]" after it dropped (Rack::QueryParser#normalize_params,
+# Rack 2 (Rails up to 7.0, and 7.1/7.2 apps still on Rack 2.2) takes a
+# parameter's name as its first run of bytes other than "[" and "]",
+# brackets before it and "]" after it dropped
+# (Rack::QueryParser#normalize_params,
 # /\A[\[\]]*([^\[\]]+)\]*/), so "[phone]", "]phone", "phone]" and
 # "[[phone" are params["phone"], the last one wins; qs (Express 4's
 # req.query and urlencoded({extended: true})) reads "[phone]" as "phone"
