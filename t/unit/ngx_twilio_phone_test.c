@@ -354,6 +354,28 @@ ref_like(const unsigned char *k, size_t n, const char *name)
 static unsigned  names_bad;
 
 
+/* a reader that disagrees with the reference: the first ten are shown */
+
+static void
+names_report(const char *kind, const unsigned char *k, size_t n,
+    const char *name, int rc, int want)
+{
+    size_t  i;
+
+    if (rc == want || names_bad++ >= 10) {
+        return;
+    }
+
+    printf("# %sname %s, key", kind, name);
+
+    for (i = 0; i < n; i++) {
+        printf(" %02x", k[i]);
+    }
+
+    printf(": %d, the reference %d\n", rc, want);
+}
+
+
 /* the key, every byte %XX, as a form's only name: found or not */
 
 static void
@@ -383,13 +405,7 @@ names_one(const unsigned char *k, size_t n, const char *name)
     want = (n < 256 ? ref_like(k, n, name) : ref_like(k, 255, name))
            ? NGX_TWILIO_PARAM_FOUND : NGX_TWILIO_PARAM_MISSING;
 
-    if (rc != want && names_bad++ < 10) {
-        printf("# name %s, key", name);
-        for (i = 0; i < n; i++) {
-            printf(" %02x", k[i]);
-        }
-        printf(": %d, the reference %d\n", rc, want);
-    }
+    names_report("", k, n, name, rc, want);
 }
 
 
@@ -554,13 +570,7 @@ names_json_one(const unsigned char *k, size_t n, const char *name)
     want = ref_like(k, n, name) ? NGX_TWILIO_PARAM_FOUND
                                 : NGX_TWILIO_PARAM_MISSING;
 
-    if (rc != want && names_bad++ < 10) {
-        printf("# json name %s, key", name);
-        for (i = 0; i < n; i++) {
-            printf(" %02x", k[i]);
-        }
-        printf(": %d, the reference %d\n", rc, want);
-    }
+    names_report("json ", k, n, name, rc, want);
 }
 
 
